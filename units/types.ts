@@ -1,0 +1,29 @@
+/**
+ * The unit-file model shared by every part of fleet-ts. Pure data: no I/O anywhere in units/.
+ *
+ * The grammar module (units/parse.ts) turns text into a ParsedUnit; names.ts, specifiers.ts and
+ * x-fleet.ts read it. Line numbers are 1-based and point at the first physical line of a
+ * (possibly continued) logical line.
+ */
+
+/** One assignment `Name=Value` in file order. Repeated keys are separate options. */
+export interface UnitOption {
+  section: string;
+  name: string;
+  value: string;
+  line: number;
+}
+
+/** A line systemd would ignore with a warning (it does not refuse the file). */
+export interface ParseWarning {
+  line: number;
+  message: string;
+}
+
+export interface ParsedUnit {
+  /** Every assignment in file order, duplicates kept. */
+  options: UnitOption[];
+  /** Section names in order of first appearance. */
+  sections: string[];
+  warnings: ParseWarning[];
+}
