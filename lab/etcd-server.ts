@@ -1,0 +1,250 @@
+/**
+ * A real etcd server process (Debian's `etcd-server`), started on free ports with its own data
+ * directory, for tests, benchmarks and fleet-lab. Stopped by PID, never by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface EtcdServerOptions {
+  /** Address to listen on (default 127.0.0.1). fleet-lab passes its bridge address. */
+  host?: string;
+  clientPort?: number;
+  peerPort?: number;
+  /** Default: a new temporary directory, removed by remove(). */
+  dataDir?: string;
+  /** Member name (default "etcd0"). */
+  name?: string;
+  /** Where etcd's own log goes (default: discarded). */
+  logFile?: string;
+  /** Outlive this Node process (fleet-lab); the caller then owns the PID. */
+  detached?: boolean;
+  /** Extra etcd flags, e.g. ['--auto-compaction-retention=1']. */
+  extraArgs?: string[];
+  /** How long to wait for /health (default 20 s). */
+  startTimeoutMs?: number;
+}
+
+export class EtcdServerError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EtcdServerError';
+  }
+}
+
+/** A free TCP port on host, as the kernel hands it out. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await sleep(20);
+  }
+  return !isAlive(pid);
+}
+
+export class EtcdServer {
+  readonly host: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly name: string;
+  private child: ChildProcess | undefined;
+  private currentPid: number | undefined;
+  private readonly ownsDataDir: boolean;
+
+  private constructor(
+    private readonly opts: EtcdServerOptions,
+    ports: { client: number; peer: number },
+    dataDir: string,
+    ownsDataDir: boolean,
+  ) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.clientPort = ports.client;
+    this.peerPort = ports.peer;
+    this.dataDir = dataDir;
+    this.ownsDataDir = ownsDataDir;
+    this.name = opts.name ?? 'etcd0';
+  }
+
+  /** Starts etcd and resolves once it answers /health. */
+  static async start(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
+    const host = opts.host ?? '127.0.0.1';
+    const client = opts.clientPort ?? (await freePort(host));
+    let peer = opts.peerPort ?? (await freePort(host));
+    while (peer === client) peer = await freePort(host);
+    const ownsDataDir = opts.dataDir === undefined;
+    const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fleet-etcd-'));
+    const server = new EtcdServer(opts, { client, peer }, dataDir, ownsDataDir);
+    try {
+      await server.launch();
+    } catch (e) {
+      await server.remove();
+      throw e;
+    }
+    return server;
+  }
+
+  get pid(): number | undefined {
+    return this.currentPid;
+  }
+
+  /** The client URL, e.g. http://127.0.0.1:23790. */
+  get endpoint(): string {
+    return `http://${this.host}:${this.clientPort}`;
+  }
+
+  private args(): string[] {
+    const peerUrl = `http://${this.host}:${this.peerPort}`;
+    return [
+      '--name',
+      this.name,
+      '--data-dir',
+      this.dataDir,
+      '--listen-client-urls',
+      this.endpoint,
+      '--advertise-client-urls',
+      this.endpoint,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `${this.name}=${peerUrl}`,
+      '--initial-cluster-state',
+      'new',
+      ...(this.opts.extraArgs ?? []),
+    ];
+  }
+
+  private async launch(): Promise<void> {
+    // /health of another etcd on a taken port would look like ours: refuse up front.
+    for (const port of [this.clientPort, this.peerPort]) {
+      if (!(await portIsFree(this.host, port))) {
+        throw new EtcdServerError(
+          `cannot start etcd on ${this.host}:${port}: the port is taken; pick another or stop its owner`,
+        );
+      }
+    }
+    const out = this.opts.logFile ? openSync(this.opts.logFile, 'a') : 'ignore';
+    let child: ChildProcess;
+    try {
+      child = spawn('etcd', this.args(), {
+        stdio: ['ignore', out, out],
+        detached: this.opts.detached ?? false,
+        env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
+      });
+    } finally {
+      if (typeof out === 'number') closeSync(out);
+    }
+    const spawnError = new Promise<never>((_, reject) =>
+      child.once('error', (e) =>
+        reject(
+          new EtcdServerError(
+            `cannot run etcd (${(e as Error).message}); install Debian's etcd-server (apt-get install -y etcd-server)`,
+            { cause: e },
+          ),
+        ),
+      ),
+    );
+    spawnError.catch(() => undefined);
+    this.child = child;
+    this.currentPid = child.pid;
+    if (this.opts.detached) child.unref();
+    await Promise.race([spawnError, this.waitHealthy(this.opts.startTimeoutMs ?? 20000)]);
+  }
+
+  private async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.currentPid === undefined || !isAlive(this.currentPid) || this.child?.exitCode != null) {
+        throw new EtcdServerError(
+          `etcd on ${this.endpoint} exited during start (data dir ${this.dataDir}); is the port taken?`,
+        );
+      }
+      try {
+        const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(500) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return;
+      } catch {
+        // not up yet
+      }
+      await sleep(50);
+    }
+    await this.kill9();
+    throw new EtcdServerError(`etcd on ${this.endpoint} did not become healthy within ${timeoutMs} ms`);
+  }
+
+  /** Graceful stop (SIGTERM, then SIGKILL after 5 s). Keeps the data dir. */
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM', 5000);
+  }
+
+  /** kill -9, as a crash. Keeps the data dir. */
+  async kill9(): Promise<void> {
+    await this.signal('SIGKILL', 5000);
+  }
+
+  private async signal(sig: NodeJS.Signals, timeoutMs: number): Promise<void> {
+    const pid = this.currentPid;
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+    if (!(await waitExit(pid, timeoutMs))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await waitExit(pid, 2000);
+    }
+    this.currentPid = undefined;
+    this.child = undefined;
+  }
+
+  /** Starts it again on the same ports and data dir (after stop() or kill9()). */
+  async restart(): Promise<void> {
+    if (this.currentPid !== undefined) await this.stop();
+    await this.launch();
+  }
+
+  /** Stops it and removes the data dir if this object made it. */
+  async remove(): Promise<void> {
+    await this.stop();
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
