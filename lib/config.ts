@@ -50,7 +50,11 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** Flag values as a CLI parser hands them over; keys may be snake_case, kebab-case or camelCase. */
+/**
+ * Flag values as a CLI parser hands them over; keys may be snake_case, kebab-case or camelCase,
+ * other keys are ignored. Give only flags the user passed: a parser default (yargs `default:`)
+ * would override the file and the environment.
+ */
 export type FlagValues = Readonly<Record<string, unknown>>;
 
 export interface ConfigInputs {

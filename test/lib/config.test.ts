@@ -396,3 +396,11 @@ describe('lib/config', () => {
     });
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('documents every option', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    for (const o of OPTIONS) expect(doc, o.name).to.contain(`\`${o.name}\``);
+  });
+});
