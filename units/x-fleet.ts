@@ -174,7 +174,7 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
         problem(
           ProblemCode.UnknownOption,
           opt.line,
-          `unrecognized option ${JSON.stringify(opt.name)} in [${X_FLEET_SECTION}]; fleet knows ${Object.keys(X_FLEET_OPTIONS).join(', ')}`,
+          `unrecognized option ${JSON.stringify(opt.name)} in [${X_FLEET_SECTION}]; fleet knows MachineID, MachineOf, MachineMetadata, Conflicts, Global and Replaces (and the legacy X-ConditionMachineID, X-ConditionMachineOf, X-ConditionMachineMetadata, X-Conflicts); option names are case-sensitive`,
         ),
       );
       continue;
