@@ -16,7 +16,7 @@
  * Which combinations fleet refuses is in x-fleet-rules.ts.
  */
 import { globProblem } from './glob.js';
-import { isValidUnitName, parseUnitName } from './names.js';
+import { isValidUnitName, parseUnitName, unitNameProblem } from './names.js';
 import { parseMetadataPair } from './metadata.js';
 import { problem, ProblemCode, type UnitProblem } from './problems.js';
 import { expandWith, type SpecifierValues } from './specifiers.js';
@@ -266,7 +266,11 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
           list.push(item.value);
           sources[item.spec.target].set(item.value, item.line);
         }
-        if (item.spec.target !== 'machineOf') {
+        // Left unexpanded (a template), a value with specifiers cannot be judged yet.
+        const judged = values !== null || !item.value.includes('%');
+        if (item.spec.target === 'machineOf') {
+          if (judged) checkPeerName(item, errors);
+        } else {
           const bad = globProblem(item.value);
           if (bad !== null) {
             warnings.push(
@@ -276,6 +280,14 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
                 `${item.option}=${item.value} is not a valid glob (${bad}); it matches no unit`,
               ),
             );
+          } else if (judged && !/[*?[\\]/.test(item.value) && !isValidUnitName(item.value)) {
+            warnings.push(
+              problem(
+                ProblemCode.Value,
+                item.line,
+                `${item.option}=${item.value} matches no unit: ${JSON.stringify(item.value)} is not a valid unit name and has no wildcard; did you mean ${item.value}.service or ${item.value}*?`,
+              ),
+            );
           }
         }
         break;
@@ -283,14 +295,25 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
       case 'machineMetadata': {
         const pair = parseMetadataPair(item.value);
         if (!pair.ok) {
+          const several = item.value.includes(' ') && item.value.split('=').length > 2;
           warnings.push(
             problem(
               ProblemCode.MetadataPair,
               item.line,
-              `${item.option} pair ${JSON.stringify(item.value)} is ignored: ${pair.reason}`,
+              `${item.option} pair ${JSON.stringify(item.value)} is ignored: ${pair.reason}` +
+                (several ? '; to give several pairs on one line, quote each one: "a=b" "c=d"' : ''),
             ),
           );
           break;
+        }
+        if (pair.key.trim() !== pair.key || pair.value.trim() !== pair.value) {
+          warnings.push(
+            problem(
+              ProblemCode.MetadataPair,
+              item.line,
+              `${item.option} pair ${JSON.stringify(item.value)} has blanks around its key or value; fleet compares them as written, so key ${JSON.stringify(pair.key)} will not match a machine's ${JSON.stringify(pair.key.trim())}`,
+            ),
+          );
         }
         pushUnique(pair.negated ? metadataNot : metadata, pair.key, pair.value);
         metadataLines.set(`${pair.negated ? '!' : '='}${pair.key}\0${pair.value}`, item.line);
@@ -332,6 +355,28 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
   errors.sort(byLine);
   warnings.sort(byLine);
   return { requirements, sources, errors, warnings };
+}
+
+/** A MachineOf target must be a unit that can exist and be scheduled, or the unit never runs. */
+function checkPeerName(item: Item, errors: UnitProblem[]): void {
+  const why = unitNameProblem(item.value);
+  if (why !== null) {
+    errors.push(
+      problem(
+        ProblemCode.Unresolvable,
+        item.line,
+        `unresolvable requirements: ${item.option}=${item.value} is not a valid unit name (${why}), so no unit can ever be its target`,
+      ),
+    );
+  } else if (parseUnitName(item.value).kind === 'template') {
+    errors.push(
+      problem(
+        ProblemCode.Unresolvable,
+        item.line,
+        `unresolvable requirements: ${item.option}=${item.value} is a template, and templates never run; name an instance such as ${item.value.replace('@.', '@1.')}`,
+      ),
+    );
+  }
 }
 
 function byLine(a: UnitProblem, b: UnitProblem): number {

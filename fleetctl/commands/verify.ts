@@ -95,8 +95,12 @@ export function runVerify(files: readonly string[], opts: { json: boolean }, out
       out.stdout(JSON.stringify(report) + '\n');
       continue;
     }
-    for (const e of report.errors) out.stderr(`${where(file, e.line)} ${e.message}\n`);
-    for (const w of report.warnings) out.stderr(`${where(file, w.line)} warning: ${w.message}\n`);
+    // Errors and warnings together, in line order (whole-file problems first).
+    const lines = [
+      ...report.errors.map((e) => ({ line: e.line, text: e.message })),
+      ...report.warnings.map((w) => ({ line: w.line, text: `warning: ${w.message}` })),
+    ].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    for (const l of lines) out.stderr(`${where(file, l.line)} ${l.text}\n`);
     if (report.valid) out.stdout(`${file}: valid\n`);
   }
   return allValid ? ExitCode.Ok : ExitCode.Failure;

@@ -34,7 +34,7 @@ describe('fleetctl verify (subprocess)', function () {
     for (const e of examples) expect(r.stdout).to.contain(`${e}: valid`);
   });
 
-  it('exit 1 with FILE:LINE: reason for each problem; warnings on stderr too', () => {
+  it('exit 1 with FILE:LINE: reason for each problem, in line order; warnings on stderr too', () => {
     const bad = file(
       'bad.service',
       [
@@ -45,6 +45,7 @@ describe('fleetctl verify (subprocess)', function () {
         'Global=true',
         'Weight=3',
         'MachineMetadata=nonsense',
+        'Conflicts=web',
         '',
       ].join('\n'),
     );
@@ -55,6 +56,8 @@ describe('fleetctl verify (subprocess)', function () {
       `${bad}:5: MachineID cannot be used with Global: a global unit runs on every fitting machine; use MachineMetadata to narrow it instead`,
       `${bad}:6: unrecognized option "Weight" in [X-Fleet]; fleet knows MachineID, MachineOf, MachineMetadata, Conflicts, Global and Replaces (and the legacy X-ConditionMachineID, X-ConditionMachineOf, X-ConditionMachineMetadata, X-Conflicts); option names are case-sensitive`,
       `${bad}:7: warning: MachineMetadata pair "nonsense" is ignored: expected key=value (or key!=value) but there is no "="`,
+      `${bad}:8: MachineID cannot be used with Conflicts: a unit pinned to one machine cannot move away from a conflict; keep one of them`,
+      `${bad}:8: warning: Conflicts=web matches no unit: "web" is not a valid unit name and has no wildcard; did you mean web.service or web*?`,
     ]);
     expect(r.stdout).to.equal('');
   });

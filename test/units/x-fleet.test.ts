@@ -132,6 +132,25 @@ describe('units/x-fleet', () => {
       expect(r.warnings[0]).to.include({ code: ProblemCode.Specifier, line: 10 });
       expect(r.warnings[0]?.message).to.match(/%H in Conflicts= is not expanded/);
     });
+    it('refuses a MachineOf that can never exist: not a unit name, or a template', () => {
+      const r = readXFleet(xf('MachineOf=db', 'MachineOf=web@.service', 'MachineOf=ok.service'), 'a.service');
+      expect(r.errors.map((e) => [e.code, e.line])).to.deep.equal([
+        [ProblemCode.Unresolvable, 10],
+        [ProblemCode.Unresolvable, 11],
+      ]);
+      expect(r.errors[0]?.message).to.match(/MachineOf=db is not a valid unit name \(it has no type suffix/);
+      expect(r.errors[1]?.message).to.match(
+        /is a template, and templates never run; name an instance such as web@1.service/,
+      );
+    });
+    it('warns about a Conflicts/Replaces without wildcards that is not a unit name', () => {
+      const r = readXFleet(xf('Conflicts=web', 'Replaces=old', 'Conflicts=web*'), 'a.service');
+      expect(r.warnings.map((w) => [w.code, w.line])).to.deep.equal([
+        [ProblemCode.Value, 10],
+        [ProblemCode.Value, 11],
+      ]);
+      expect(r.warnings[0]?.message).to.match(/did you mean web.service or web\*\?/);
+    });
     it('warns about a bad glob', () => {
       const r = readXFleet(xf('Conflicts=web[', 'Replaces=[]'), 'a.service');
       expect(r.warnings.map((w) => [w.code, w.line])).to.deep.equal([
@@ -218,6 +237,16 @@ describe('units/x-fleet', () => {
         expect(r.requirements.machineMetadata).to.deep.equal(pair.includes('good') ? { good: ['1'] } : {});
       });
     }
+    it('hints at quoting when several pairs share one unquoted value', () => {
+      const r = readXFleet(xf('MachineMetadata=region=eu disk=ssd'), 'a.service');
+      expect(r.warnings[0]?.message).to.match(/quote each one: "a=b" "c=d"/);
+      expect(r.requirements.machineMetadata).to.deep.equal({});
+    });
+    it('warns about blanks around a key or value (fleet compares them as written)', () => {
+      const r = readXFleet(xf('MachineMetadata="region =eu"'), 'a.service');
+      expect(r.requirements.machineMetadata).to.deep.equal({ 'region ': ['eu'] });
+      expect(r.warnings[0]?.message).to.match(/blanks around its key or value/);
+    });
     it('key=v and key!=v together are unresolvable', () => {
       const r = readXFleet(xf('MachineMetadata=region=a', 'MachineMetadata=region!=a'), 'a.service');
       expect(r.errors).to.have.length(1);
