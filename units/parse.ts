@@ -132,6 +132,7 @@ function logicalLine(
   line: number,
   systemdLine: number,
 ): UnitParseError | undefined {
+  const where = systemdLine !== line ? { systemdLine } : {};
   let s = 0;
   let e = bytes.length;
   while (s < e && isBlankByte(bytes[s] as number)) s++;
@@ -145,7 +146,7 @@ function logicalLine(
       line,
       `the line is not valid UTF-8 (bytes ${hex(bad.bytes)} at column ${bad.offset - s + 1}); ` +
         'systemd refuses the whole file. Save the file as UTF-8 or comment the line out with #.',
-      { systemdLine },
+      where,
     );
   }
   const text = decodeUtf8(bytes.subarray(s, e));
@@ -158,7 +159,7 @@ function logicalLine(
         `invalid section header ${show(text)}: it starts with '[' but does not end with ']'; ` +
           'systemd refuses the whole file. Close the bracket and put nothing after it on that line ' +
           '(a comment must go on its own line).',
-        { systemdLine },
+        where,
       );
     }
     const name = text.slice(1, -1);
