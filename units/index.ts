@@ -22,6 +22,7 @@ export {
   type UnitType,
 } from './parse.js';
 export { canonicalUnitText, unitHash, type UnitHashAlgorithm } from './canonical.js';
+export { isExtensionSection } from './sections.js';
 
 // Names, escaping, specifiers.
 export {

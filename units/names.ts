@@ -5,25 +5,17 @@
  * A name is `prefix.suffix` (plain), `prefix@.suffix` (template) or `prefix@instance.suffix`
  * (instance). The suffix is the text after the LAST dot; the instance starts after the FIRST `@`.
  */
+import { UNIT_TYPES, type UnitType } from './sections.js';
 
 /** systemd's UNIT_NAME_MAX is 256 including the terminating NUL: 255 characters at most. */
 export const UNIT_NAME_MAX_LENGTH = 255;
 
-/** The unit types systemd 252 knows (unit_type_table). fleet itself schedules a subset. */
-export const UNIT_SUFFIXES = [
-  'service',
-  'socket',
-  'device',
-  'mount',
-  'automount',
-  'swap',
-  'target',
-  'path',
-  'timer',
-  'slice',
-  'scope',
-] as const;
-export type UnitSuffix = (typeof UNIT_SUFFIXES)[number];
+/**
+ * The unit types systemd 252 knows (unit_type_table), shared with the grammar (sections.ts).
+ * fleet itself only documents service, socket, device, mount, automount, timer and path.
+ */
+export const UNIT_SUFFIXES = UNIT_TYPES;
+export type UnitSuffix = UnitType;
 
 const SUFFIX_SET: ReadonlySet<string> = new Set(UNIT_SUFFIXES);
 /** Characters allowed before the suffix (systemd's VALID_CHARS_WITH_AT). */
@@ -33,7 +25,7 @@ const KEEP_CHAR = /^[a-zA-Z0-9:_.]$/;
 
 export type UnitNameKind = 'plain' | 'template' | 'instance';
 
-/** A unit name or escaped string that systemd would refuse. `name` is the offending input. */
+/** A unit name systemd would refuse; `unitName` is the offending input, `reason` says why. */
 export class InvalidUnitNameError extends Error {
   override readonly name = 'InvalidUnitNameError';
   constructor(

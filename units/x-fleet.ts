@@ -89,6 +89,8 @@ export const X_FLEET_OPTIONS: Readonly<Record<string, KeySpec>> = {
   Global: { target: 'global', order: 0 },
 };
 
+/** Used to scan a value for unsupported specifiers without expanding it. */
+const KEEP_SPECIFIERS: SpecifierValues = { n: '%n', N: '%N', p: '%p', i: '%i' };
 const TRUE_VALUES = new Set(['true', 'yes', '1', 'on', 't']);
 const FALSE_VALUES = new Set(['false', 'no', '0', 'off', 'f']);
 const MACHINE_ID = /^(?:[0-9a-f]{32}|[0-9a-f]{8})$/;
@@ -201,21 +203,18 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
       continue;
     }
     for (const part of parts) {
-      let value = part;
-      if (values !== null) {
-        const expanded = expandWith(part, values);
-        value = expanded.value;
-        for (const spec of expanded.unsupported) {
-          warnings.push(
-            problem(
-              ProblemCode.Specifier,
-              opt.line,
-              `${spec} in ${opt.name}= is not expanded by fleet (only %n %N %p %i and %%); it is kept as written`,
-            ),
-          );
-        }
+      // Templates keep their specifiers, but unsupported ones are reported all the same.
+      const expanded = expandWith(part, values ?? KEEP_SPECIFIERS);
+      for (const spec of expanded.unsupported) {
+        warnings.push(
+          problem(
+            ProblemCode.Specifier,
+            opt.line,
+            `${spec} in ${opt.name}= is not expanded by fleet (only %n %N %p %i and %%); it is kept as written`,
+          ),
+        );
       }
-      items.push({ option: opt.name, spec, value, line: opt.line });
+      items.push({ option: opt.name, spec, value: values === null ? part : expanded.value, line: opt.line });
     }
   }
   // fleet groups values by option name; for each requirement it reads its names in a fixed order.

@@ -151,6 +151,11 @@ describe('units/x-fleet', () => {
       ]);
       expect(r.warnings[0]?.message).to.match(/did you mean web.service or web\*\?/);
     });
+    it('warns about unsupported specifiers in templates too', () => {
+      const r = readXFleet(xf('Conflicts=%p-%H-*'), 'web@.service');
+      expect(r.requirements.conflicts).to.deep.equal(['%p-%H-*']);
+      expect(r.warnings.map((w) => w.code)).to.deep.equal([ProblemCode.Specifier]);
+    });
     it('warns about a bad glob', () => {
       const r = readXFleet(xf('Conflicts=web[', 'Replaces=[]'), 'a.service');
       expect(r.warnings.map((w) => [w.code, w.line])).to.deep.equal([
