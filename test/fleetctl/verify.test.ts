@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -99,6 +99,25 @@ describe('fleetctl verify (subprocess)', function () {
     expect(r.stderr).to.match(new RegExp(`latin\\.service:2: .*not valid UTF-8`));
     expect(r.stderr).to.contain(`${txt}: invalid unit name "notes.txt": unknown unit type ".txt"`);
     expect(r.stderr).to.contain(`${missing}: no such file`);
+  });
+
+  it('a FIFO or a device is refused without blocking on it', function () {
+    const fifo = join(dir, 'pipe.service');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) this.skip(); // no mkfifo on this machine: nothing to test
+    const r = fleetctl('verify', fifo, '/dev/null');
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.contain(`${fifo}: not a regular file`);
+    expect(r.stderr).to.contain('/dev/null: not a regular file');
+  });
+
+  it('an unreadable file is reported as such (skipped as root, who can read anything)', function () {
+    if (process.getuid?.() === 0) this.skip();
+    const locked = file('locked.service', '[Unit]\n');
+    chmodSync(locked, 0o000);
+    const r = fleetctl('verify', locked);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.contain(`${locked}: permission denied`);
   });
 
   it('a file too large for a unit is refused with a reason', () => {
