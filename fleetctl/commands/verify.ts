@@ -131,7 +131,7 @@ export const verifyCommand: CommandModule<object, VerifyArgs> = {
       .epilogue(
         'Exit status: 0 when every file is valid (warnings allowed), 1 when a file has an error, 2 on a usage error.\n' +
           'Problems are printed as FILE:LINE: reason. The unit name is the file name; templates keep their specifiers.',
-      ) as unknown as Argv<VerifyArgs>,
+      ),
   handler: (argv) => {
     process.exitCode = runVerify(argv.files.map(String), { json: argv.json }, processOutput);
   },
