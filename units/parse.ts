@@ -16,7 +16,8 @@
  * 4. The logical line is trimmed of spaces, tabs, CR and LF; an empty line is skipped.
  * 5. It must be valid UTF-8 (utf8.ts), else the file is refused.
  * 6. `[...]` is a section header; a line starting with `[` but not ending with `]` refuses the file.
- *    The name is everything between the brackets, blanks included.
+ *    The name is everything between the brackets, blanks included; a name holding a control
+ *    character (U+0001..U+001F, U+007F), a quote (" or ') or a backslash refuses the file.
  * 7. Before the first header, an assignment is ignored with a warning.
  * 8. A line with no `=` or nothing before it is ignored with a warning; else the key (before the first
  *    `=`) and the value (after it) are each trimmed. Quotes and further `=` stay in the value verbatim.
@@ -74,6 +75,15 @@ function trimBlanks(s: string): string {
 function show(s: string, max = 60): string {
   const cut = s.length > max ? `${s.slice(0, max)}...` : s;
   return JSON.stringify(cut);
+}
+
+/** Characters systemd does not allow in a section name. */
+const BAD_SECTION_CHAR = /[\x01-\x1f\x7f"'\\]/;
+
+function describeChar(c: string): string {
+  if (c === '"' || c === "'") return `a quote (${c})`;
+  if (c === '\\') return 'a backslash';
+  return `a control character (U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')})`;
 }
 
 function hex(bytes: number[]): string {
@@ -163,6 +173,17 @@ function logicalLine(
       );
     }
     const name = text.slice(1, -1);
+    const bad = BAD_SECTION_CHAR.exec(name);
+    if (bad) {
+      return new UnitParseError(
+        'bad-section-name',
+        line,
+        `section header ${show(text)} holds ${describeChar(bad[0])}; systemd refuses the whole file ` +
+          'when a section name contains a control character, a quote or a backslash. ' +
+          'Use a plain name such as [Unit], [Service] or [X-Fleet].',
+        where,
+      );
+    }
     r.section = name;
     if (!r.seenSections.has(name)) {
       r.seenSections.add(name);
@@ -224,12 +245,14 @@ function logicalLine(
     );
     return undefined;
   }
-  r.options.push({
+  const option: UnitOption = {
     section: r.section,
     name: trimBlanks(text.slice(0, eq)),
     value: trimBlanks(text.slice(eq + 1)),
     line,
-  });
+  };
+  if (systemdLine !== line) option.systemdLine = systemdLine;
+  r.options.push(option);
   return undefined;
 }
 

@@ -245,6 +245,22 @@ const rows: Row[] = [
     warnings: [],
   },
   {
+    rule: 'a section name with a quote, a backslash or a control character refuses the file',
+    input: '[Unit]\nA=1\n[X-"q"]\n',
+    error: { code: 'bad-section-name', line: 3 },
+  },
+  ...["'", '\\', '\t', '\v', '\x01', '\x7f'].map((c): Row => ({
+    rule: `a section name holding ${JSON.stringify(c)} refuses the file`,
+    input: `[Unit]\n[X-a${c}b]\n`,
+    error: { code: 'bad-section-name', line: 2 },
+  })),
+  {
+    rule: 'a section name may hold non-ASCII letters, blanks, %, ;, # and =',
+    input: '[X-é€ %;#=b]\nfoo=1\n',
+    sections: ['X-é€ %;#=b'],
+    options: [['X-é€ %;#=b', 'foo', '1', 2]],
+  },
+  {
     rule: 'with a unit type, an unknown section is warned about and an X- section is silent',
     input: '[Unit]\nA=1\n[Foo]\nB=2\nno equals\n[X-Fleet]\nC=3\nno equals\n[Service]\n',
     opts: { unitType: 'service' },
