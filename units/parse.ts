@@ -77,8 +77,14 @@ function show(s: string, max = 60): string {
   return JSON.stringify(cut);
 }
 
-/** Characters systemd does not allow in a section name. */
-const BAD_SECTION_CHAR = /[\x01-\x1f\x7f"'\\]/;
+/** The first character systemd does not allow in a section name: a control character, quote or backslash. */
+function badSectionChar(name: string): string | undefined {
+  for (const c of name) {
+    const code = c.charCodeAt(0);
+    if ((code >= 0x01 && code <= 0x1f) || code === 0x7f || c === '"' || c === "'" || c === '\\') return c;
+  }
+  return undefined;
+}
 
 function describeChar(c: string): string {
   if (c === '"' || c === "'") return `a quote (${c})`;
@@ -173,12 +179,12 @@ function logicalLine(
       );
     }
     const name = text.slice(1, -1);
-    const bad = BAD_SECTION_CHAR.exec(name);
-    if (bad) {
+    const bad = badSectionChar(name);
+    if (bad !== undefined) {
       return new UnitParseError(
         'bad-section-name',
         line,
-        `section header ${show(text)} holds ${describeChar(bad[0])}; systemd refuses the whole file ` +
+        `section header ${show(text)} holds ${describeChar(bad)}; systemd refuses the whole file ` +
           'when a section name contains a control character, a quote or a backslash. ' +
           'Use a plain name such as [Unit], [Service] or [X-Fleet].',
         where,

@@ -83,7 +83,12 @@ const line = fc.oneof(
         blanks,
         fc.oneof(
           // mostly names systemd accepts (no control characters, quotes or backslashes)
-          { weight: 4, arbitrary: tame(8).map((n) => n.replace(/[\x01-\x1f\x7f"'\\]/g, '')) },
+          {
+            weight: 4,
+            arbitrary: tame(8).map((n) =>
+              [...n].filter((c) => c >= ' ' && c !== '\x7f' && !`"'\\`.includes(c)).join(''),
+            ),
+          },
           { weight: 1, arbitrary: text(8) },
         ),
         fc.boolean(),
