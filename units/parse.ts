@@ -67,8 +67,17 @@ function isBlankByte(b: number): boolean {
   return b === SPACE || b === TAB || b === 0x0a || b === 0x0d;
 }
 
+function isBlankChar(c: string | undefined): boolean {
+  return c === ' ' || c === '\t' || c === '\r' || c === '\n';
+}
+
+/** Trims spaces, tabs, CR and LF at both ends, in linear time (a regex here is quadratic on long blank runs). */
 function trimBlanks(s: string): string {
-  return s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+  let a = 0;
+  let b = s.length;
+  while (a < b && isBlankChar(s[a])) a++;
+  while (b > a && isBlankChar(s[b - 1])) b--;
+  return s.slice(a, b);
 }
 
 /** A short, printable rendering of (part of) a line for messages. */

@@ -14,6 +14,7 @@ import {
   type ParseOptions,
 } from '../../units/parse.js';
 import { type ParsedUnit } from '../../units/types.js';
+import { unitHash } from '../../units/canonical.js';
 
 type Opt = [section: string, name: string, value: string, line: number];
 type Warn = [line: number, code: string, systemdLine?: number];
@@ -498,4 +499,27 @@ describe('units/values: lastValue and listValues', () => {
     expect(listValues(v, 'Unit', 'After')).to.deep.equal(['a', 'b c']);
     expect(listValues(unit('[Unit]\nAfter=a\nAfter=\n'), 'Unit', 'After')).to.deep.equal([]);
   });
+});
+
+describe('units: pathological input stays fast (linear time)', () => {
+  const M = 1000 * 1000;
+  const cases: [string, string][] = [
+    [
+      'a long run of blanks inside a value and a key',
+      `[Unit]\nA=x${' '.repeat(M / 2)}y\nB${' \t'.repeat(M / 4)}C=1\n`,
+    ],
+    ['a long run of backslashes', `[Unit]\nA=${'\\'.repeat(M - 20)}x\n`],
+    ['a long continued line', `[Unit]\nA=${'a \\\n'.repeat(M / 5)}end\n`],
+    ['many short lines', `[Unit]\n${'A=1\n# c\n'.repeat(M / 8)}`],
+    ['many sections', '[S]\nA=1\n'.repeat(M / 8)],
+  ];
+  for (const [what, text] of cases) {
+    it(`${what}: parse and hash 1 MB in well under a second`, () => {
+      const start = performance.now();
+      const r = parseUnitFile(text, { maxBytes: Infinity });
+      expect(r.ok).to.equal(true);
+      if (r.ok) expect(unitHash(r.unit)).to.have.length(64);
+      expect(performance.now() - start).to.be.lessThan(1500);
+    });
+  }
 });
