@@ -7,6 +7,10 @@
  * end lines, the unit type taken from the file name) and must agree on: refusal or not (and the line
  * and kind of a refusal), every grammar warning and its line, the unknown-key names systemd saw, and
  * the Description / Documentation / Environment values systemd loaded.
+ *
+ * expected-pid1/ holds what a real running systemd 252 (PID 1 of a throw-away machine, booted by
+ * record-pid1.sh as in shared/MACHINES-IN-A-BOX.md) answered to `systemctl show` for the same
+ * files: load state, Description and Documentation must agree with our parse too.
  */
 
 import { expect } from 'chai';
@@ -41,10 +45,26 @@ function readFacts(name: string): Facts {
   return facts;
 }
 
-/** Splits a value into words as systemd does for these simple cases: blanks separate, "..." groups. */
+/**
+ * Splits a value into words as systemd does for the plain values the cases use: blanks separate,
+ * "..." groups (with \\ and \" escapes inside, as systemctl show prints them).
+ */
 function words(value: string): string[] {
   const out: string[] = [];
-  for (const m of value.matchAll(/"([^"]*)"|(\S+)/g)) out.push(m[1] ?? (m[2] as string));
+  for (const m of value.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g))
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] as string));
+  return out;
+}
+
+/** Environment= as systemd applies it: a later assignment of a variable replaces the earlier one in place. */
+function environment(assignments: string[]): string[] {
+  const out: string[] = [];
+  for (const word of assignments) {
+    const key = word.slice(0, word.indexOf('='));
+    const at = out.findIndex((w) => w.startsWith(`${key}=`));
+    if (at >= 0) out[at] = word;
+    else out.push(word);
+  }
   return out;
 }
 
@@ -59,6 +79,17 @@ function grammarLogs(facts: Facts): string[] {
     else if (/^Unknown section '.*'\. Ignoring\.$/.test(message)) out.push(`${line} unknown-section`);
   }
   return out.sort();
+}
+
+/** `systemctl show` output: Property=Value lines. */
+function readPid1(name: string): Map<string, string> {
+  const text = readFileSync(new URL(`expected-pid1/${name}.txt`, dir), 'utf8');
+  const m = new Map<string, string>();
+  for (const l of text.split('\n')) {
+    const eq = l.indexOf('=');
+    if (eq > 0) m.set(l.slice(0, eq), l.slice(eq + 1));
+  }
+  return m;
 }
 
 const cases = readdirSync(new URL('cases/', dir)).sort();
@@ -82,21 +113,29 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
     expect(version).to.match(/^systemd 252 /);
     expect(cases.length).to.be.greaterThan(60);
     for (const file of cases) readFacts(file.replace(/\.gz$/, ''));
+    const pid1 = readFileSync(new URL('expected-pid1/SYSTEMD_VERSION', dir), 'utf8');
+    expect(pid1).to.match(/^systemd 252 /);
+    for (const file of cases) expect(readPid1(file.replace(/\.gz$/, '')).get('LoadState')).to.be.a('string');
   });
 
   for (const file of cases) {
     it(file, () => {
       const { name, result } = load(file);
       const facts = readFacts(name);
+      const pid1 = readPid1(name);
+      const loadState = pid1.get('LoadState');
 
       if (facts.refused !== undefined) {
         expect(result.ok, `systemd refused ${name} (${facts.refused}); we accepted it`).to.equal(false);
+        expect(loadState, 'PID 1 LoadState').to.equal('error');
+        expect(pid1.get('LoadError')).to.contain(facts.refused);
         if (result.ok) return;
         const err = result.error;
         if (facts.refused === 'No buffer space available') {
           expect(err.code).to.be.oneOf(['line-too-long', 'continuation-too-long']);
         } else if (facts.refused === 'Bad message') {
-          expect(err.code).to.equal('invalid-section-header');
+          const bad = facts.logs.some((l) => l.message.startsWith('Bad characters in section header'));
+          expect(err.code).to.equal(bad ? 'bad-section-name' : 'invalid-section-header');
         } else {
           expect(facts.refused).to.equal('Invalid argument');
           expect(err.code).to.equal('invalid-utf8');
@@ -104,7 +143,9 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
         // Where systemd names a line for the refusal, ours must match it.
         const named = facts.logs.filter(
           (l) =>
-            l.message.startsWith('Invalid section header') || l.message.startsWith('String is not UTF-8'),
+            l.message.startsWith('Invalid section header') ||
+            l.message.startsWith('Bad characters in section header') ||
+            l.message.startsWith('String is not UTF-8'),
         );
         for (const l of named) expect(err.systemdLine ?? err.line).to.equal(l.line);
         return;
@@ -122,13 +163,16 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
 
       // An empty file is masked by systemd; we say so with a warning.
       expect(facts.masked, 'masked').to.equal(unit.warnings.some((w) => w.code === 'empty-file'));
+      expect(loadState, 'PID 1 LoadState').to.equal(facts.masked ? 'masked' : 'loaded');
       if (facts.masked) return;
 
       // Keys systemd did not know: it saw exactly the name we parsed, in that section.
       for (const { line, message } of facts.logs) {
         const m = /^Unknown key '(.*)' in section \[(.*)\], ignoring\.$/.exec(message);
         if (!m) continue;
-        const hit = unit.options.find((o) => o.name === m[1] && o.section === m[2] && o.line === line);
+        const hit = unit.options.find(
+          (o) => o.name === m[1] && o.section === m[2] && (o.systemdLine ?? o.line) === line,
+        );
         expect(hit, `option ${m[1]} in [${m[2]}] at line ${line}`).to.not.equal(undefined);
       }
 
@@ -136,6 +180,7 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
 
       const description = lastValue(unit, 'Unit', 'Description');
       expect(facts.dump.get('Description')).to.deep.equal([description ? description : name]);
+      expect(pid1.get('Description'), 'PID 1 Description').to.equal(description ? description : name);
 
       const invalidUrls = new Set(
         facts.logs.flatMap((l) => {
@@ -147,8 +192,20 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
         .flatMap(words)
         .filter((w) => !invalidUrls.has(w));
       expect(facts.dump.get('Documentation') ?? [], 'Documentation').to.deep.equal(docs);
+      expect(words(pid1.get('Documentation') ?? ''), 'PID 1 Documentation').to.deep.equal(docs);
 
-      const env = listValues(unit, 'Service', 'Environment').flatMap(words);
+      // Environment= values systemd could not split (it says "Invalid syntax") are dropped whole.
+      const invalidSyntax = new Set(
+        facts.logs.flatMap((l) => {
+          const m = /^Invalid syntax, ignoring: (.*)$/.exec(l.message);
+          return m ? [m[1] as string] : [];
+        }),
+      );
+      const env = environment(
+        listValues(unit, 'Service', 'Environment')
+          .filter((v) => !invalidSyntax.has(v))
+          .flatMap(words),
+      );
       expect(facts.dump.get('Environment') ?? [], 'Environment').to.deep.equal(env);
     });
   }
