@@ -18,6 +18,20 @@ export interface UnitOption {
 export interface ParseWarning {
   line: number;
   message: string;
+  /** A stable identifier of the kind of warning (see units/parse.ts ParseWarningCode). */
+  code?: string;
+  /**
+   * The line number systemd 252 prints for the same problem, when it differs from `line`: systemd
+   * names the LAST physical line of a continued line (and one past the end for a continuation that
+   * runs into the end of the file).
+   */
+  systemdLine?: number;
+  /**
+   * True when systemd ignores the line WITHOUT logging anything: the line is inside a section that
+   * systemd skips as a whole (any `[X-...]` section, or a section unknown for the unit type).
+   * fleet-ts still reports it because [X-Fleet] is read by fleet.
+   */
+  systemdSilent?: boolean;
 }
 
 export interface ParsedUnit {

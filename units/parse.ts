@@ -1,0 +1,401 @@
+/**
+ * The systemd unit-file grammar, read exactly as systemd 252 reads a unit file (its config parser),
+ * as a pure function: text or bytes in, a ParsedUnit or a typed UnitParseError out. Never throws.
+ *
+ * The rules, in the order systemd applies them to each physical line (see physical-lines.ts for how
+ * the file is cut into lines):
+ * 1. A line whose first non-blank character is `#` or `;` is a comment and skipped, even in the
+ *    middle of a continued line (the continuation goes on after it). Only spaces and tabs count as
+ *    blanks here; a byte order mark in front of `#` makes the line NOT a comment.
+ * 2. The first line that starts with a UTF-8 byte order mark loses it (only that one line).
+ * 3. A line that ends in an unescaped backslash (an odd number of trailing backslashes, checked on
+ *    the raw line, so `\` followed by blanks does not count) continues on the next line: the
+ *    backslash becomes a space and the next line is appended as is. Continued lines together may
+ *    hold at most LONG_LINE_MAX bytes. A continuation still open at the end of the file is read as
+ *    a line of its own (systemd numbers it one past the last line).
+ * 4. The logical line is trimmed of spaces, tabs, CR and LF; an empty line is skipped.
+ * 5. It must be valid UTF-8 (utf8.ts), else the file is refused.
+ * 6. `[...]` is a section header; a line starting with `[` but not ending with `]` refuses the file.
+ *    The name is everything between the brackets, blanks included.
+ * 7. Before the first header, an assignment is ignored with a warning.
+ * 8. A line with no `=` or nothing before it is ignored with a warning; else the key (before the first
+ *    `=`) and the value (after it) are each trimmed. Quotes and further `=` stay in the value verbatim.
+ *
+ * On top of systemd, fleet-ts refuses files over `maxBytes` (default 1 MiB: a unit body lives in
+ * etcd) and files containing NUL bytes (systemd silently ends the line at a NUL); both can be turned
+ * off to get systemd's behaviour exactly.
+ */
+
+import { type ParseWarning, type ParsedUnit, type UnitOption } from './types.js';
+import { UnitParseError } from './parse-error.js';
+import { LONG_LINE_MAX, readPhysicalLine } from './physical-lines.js';
+import { decodeUtf8, findInvalidUtf8, stringToBytes } from './utf8.js';
+import { isExtensionSection, knownSections, type UnitType } from './sections.js';
+
+export { UnitParseError, type UnitParseErrorCode } from './parse-error.js';
+export { LONG_LINE_MAX } from './physical-lines.js';
+export { lastValue, listValues } from './values.js';
+export { UNIT_TYPES, isUnitType, knownSections, type UnitType } from './sections.js';
+
+/** fleet-ts's default cap on a unit file's size in bytes. */
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+export interface ParseOptions {
+  /** Refuse files larger than this many bytes (default DEFAULT_MAX_BYTES; Infinity = no cap, as systemd). */
+  maxBytes?: number;
+  /** Treat a NUL byte as systemd does (it ends the line) instead of refusing the file. Default false. */
+  allowNul?: boolean;
+  /**
+   * The unit's type (its name's suffix). When given, sections systemd does not read for that type
+   * get systemd's "Unknown section" warning. Without it every section is taken as known.
+   */
+  unitType?: UnitType;
+}
+
+export type ParseWarningCode =
+  'assignment-outside-section' | 'missing-equals' | 'missing-key' | 'unknown-section' | 'empty-file';
+
+export type ParseResult = { ok: true; unit: ParsedUnit } | { ok: false; error: UnitParseError };
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+const BOM = [0xef, 0xbb, 0xbf] as const;
+
+function isBlankByte(b: number): boolean {
+  return b === SPACE || b === TAB || b === 0x0a || b === 0x0d;
+}
+
+function trimBlanks(s: string): string {
+  return s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
+}
+
+/** A short, printable rendering of (part of) a line for messages. */
+function show(s: string, max = 60): string {
+  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
+  return JSON.stringify(cut);
+}
+
+function hex(bytes: number[]): string {
+  return bytes.map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
+}
+
+function startsWithBom(bytes: Uint8Array, start: number, end: number): boolean {
+  return (
+    end - start >= 3 && bytes[start] === BOM[0] && bytes[start + 1] === BOM[1] && bytes[start + 2] === BOM[2]
+  );
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** State carried from one logical line to the next. */
+interface Reader {
+  unitType: UnitType | undefined;
+  section: string | undefined;
+  /** True while inside a section systemd skips as a whole. */
+  sectionSkipped: boolean;
+  sections: string[];
+  seenSections: Set<string>;
+  options: UnitOption[];
+  warnings: ParseWarning[];
+}
+
+function warn(
+  r: Reader,
+  code: ParseWarningCode,
+  line: number,
+  systemdLine: number,
+  message: string,
+  silent = false,
+): void {
+  const w: ParseWarning = { line, message, code };
+  if (systemdLine !== line) w.systemdLine = systemdLine;
+  if (silent) w.systemdSilent = true;
+  r.warnings.push(w);
+}
+
+/** Applies rules 4-8 to one logical line. Returns an error to refuse the file. */
+function logicalLine(
+  r: Reader,
+  bytes: Uint8Array,
+  line: number,
+  systemdLine: number,
+): UnitParseError | undefined {
+  const where = systemdLine !== line ? { systemdLine } : {};
+  let s = 0;
+  let e = bytes.length;
+  while (s < e && isBlankByte(bytes[s] as number)) s++;
+  while (e > s && isBlankByte(bytes[e - 1] as number)) e--;
+  if (s === e) return undefined;
+
+  const bad = findInvalidUtf8(bytes, s, e);
+  if (bad) {
+    return new UnitParseError(
+      'invalid-utf8',
+      line,
+      `the line is not valid UTF-8 (bytes ${hex(bad.bytes)} at column ${bad.offset - s + 1}); ` +
+        'systemd refuses the whole file. Save the file as UTF-8 or comment the line out with #.',
+      where,
+    );
+  }
+  const text = decodeUtf8(bytes.subarray(s, e));
+
+  if (text.startsWith('[')) {
+    if (!text.endsWith(']') || text.length < 2) {
+      return new UnitParseError(
+        'invalid-section-header',
+        line,
+        `invalid section header ${show(text)}: it starts with '[' but does not end with ']'; ` +
+          'systemd refuses the whole file. Close the bracket and put nothing after it on that line ' +
+          '(a comment must go on its own line).',
+        where,
+      );
+    }
+    const name = text.slice(1, -1);
+    r.section = name;
+    if (!r.seenSections.has(name)) {
+      r.seenSections.add(name);
+      r.sections.push(name);
+    }
+    r.sectionSkipped = isExtensionSection(name);
+    if (r.unitType && !r.sectionSkipped && !knownSections(r.unitType).includes(name)) {
+      r.sectionSkipped = true;
+      const known = knownSections(r.unitType)
+        .map((k) => `[${k}]`)
+        .join(', ');
+      warn(
+        r,
+        'unknown-section',
+        line,
+        systemdLine,
+        `unknown section [${name}] for a .${r.unitType} unit; systemd ignores it and every line in it. ` +
+          `Use ${known}, or start the name with X- for a section only other tools read.`,
+      );
+    }
+    return undefined;
+  }
+
+  if (r.section === undefined) {
+    warn(
+      r,
+      'assignment-outside-section',
+      line,
+      systemdLine,
+      `${show(text)} comes before any section header; systemd ignores it. ` +
+        'Move it below the header of the section it belongs to, e.g. [Unit].',
+    );
+    return undefined;
+  }
+
+  const eq = text.indexOf('=');
+  const inSection = `[${r.section}]`;
+  if (eq < 0) {
+    warn(
+      r,
+      'missing-equals',
+      line,
+      systemdLine,
+      `${show(text)} in ${inSection} has no '='; systemd ignores the line. ` +
+        'Write it as Name=Value, or comment it out with #.',
+      r.sectionSkipped,
+    );
+    return undefined;
+  }
+  if (eq === 0) {
+    warn(
+      r,
+      'missing-key',
+      line,
+      systemdLine,
+      `${show(text)} in ${inSection} has no option name before '='; systemd ignores the line. ` +
+        'Put the option name before the =.',
+      r.sectionSkipped,
+    );
+    return undefined;
+  }
+  r.options.push({
+    section: r.section,
+    name: trimBlanks(text.slice(0, eq)),
+    value: trimBlanks(text.slice(eq + 1)),
+    line,
+  });
+  return undefined;
+}
+
+function parseBytes(bytes: Uint8Array, opts: ParseOptions): ParseResult {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (bytes.length > maxBytes) {
+    return {
+      ok: false,
+      error: new UnitParseError(
+        'too-large',
+        0,
+        `the file is ${bytes.length} bytes; fleet accepts unit files of at most ${maxBytes} bytes ` +
+          '(a unit is stored in etcd). Keep large data in a separate file the unit reads, ' +
+          'e.g. with EnvironmentFile=.',
+      ),
+    };
+  }
+  const r: Reader = {
+    unitType: opts.unitType,
+    section: undefined,
+    sectionSkipped: false,
+    sections: [],
+    seenSections: new Set(),
+    options: [],
+    warnings: [],
+  };
+  if (bytes.length === 0) {
+    warn(
+      r,
+      'empty-file',
+      0,
+      0,
+      'the file is empty; systemd treats an empty unit file as masked, so the unit can never start. ' +
+        'Write at least a [Unit] section, or remove the file.',
+    );
+  }
+
+  let pos = 0;
+  let physical = 0;
+  let bomSeen = false;
+  /** The continued line so far (the backslashes already turned into spaces), and where it began. */
+  let continued: Uint8Array[] | undefined;
+  let continuedBytes = 0;
+  let continuedFrom = 0;
+
+  for (;;) {
+    const { line: next, next: after } = readPhysicalLine(bytes, pos, LONG_LINE_MAX);
+    if (next === undefined) break;
+    pos = after;
+    if ('tooLong' in next) {
+      return {
+        ok: false,
+        error: new UnitParseError(
+          'line-too-long',
+          physical + 1,
+          `the line is ${LONG_LINE_MAX} bytes or longer; systemd refuses the whole file ` +
+            `(its limit is ${LONG_LINE_MAX - 1} bytes per line). Split the value over several ` +
+            'lines ending in \\, or move the data to a separate file.',
+        ),
+      };
+    }
+    physical++;
+    if (next.endedByNul && !opts.allowNul) {
+      const col = next.end - next.start + 1;
+      return {
+        ok: false,
+        error: new UnitParseError(
+          'nul-byte',
+          physical,
+          `the file contains a NUL byte (at column ${col}); systemd would silently end the line there, ` +
+            'so this is probably a binary or corrupted file. Remove the NUL bytes.',
+        ),
+      };
+    }
+
+    let start = next.start;
+    const end = next.end;
+    let k = start;
+    while (k < end && (bytes[k] === SPACE || bytes[k] === TAB)) k++;
+    if (k < end && (bytes[k] === 0x23 || bytes[k] === 0x3b)) continue;
+
+    if (!bomSeen && startsWithBom(bytes, start, end)) {
+      start += 3;
+      bomSeen = true;
+    }
+
+    if (continued !== undefined && continuedBytes + (end - start) > LONG_LINE_MAX) {
+      return {
+        ok: false,
+        error: new UnitParseError(
+          'continuation-too-long',
+          physical,
+          `the line continued (with a trailing \\) from line ${continuedFrom} grows past ${LONG_LINE_MAX} ` +
+            'bytes here; systemd refuses the whole file. Shorten the value or move the data to a separate file.',
+        ),
+      };
+    }
+
+    let run = 0;
+    while (end - run > start && bytes[end - 1 - run] === BACKSLASH) run++;
+    if (run % 2 === 1) {
+      // Continues: the backslash becomes a space.
+      const piece = new Uint8Array(end - start);
+      piece.set(bytes.subarray(start, end));
+      piece[piece.length - 1] = SPACE;
+      if (continued === undefined) {
+        continued = [];
+        continuedBytes = 0;
+        continuedFrom = physical;
+      }
+      continued.push(piece);
+      continuedBytes += piece.length;
+      continue;
+    }
+
+    let logical: Uint8Array;
+    let first = physical;
+    if (continued !== undefined) {
+      continued.push(bytes.subarray(start, end));
+      logical = concat(continued);
+      first = continuedFrom;
+      continued = undefined;
+    } else {
+      logical = bytes.subarray(start, end);
+    }
+    const err = logicalLine(r, logical, first, physical);
+    if (err) return { ok: false, error: err };
+  }
+
+  if (continued !== undefined) {
+    const err = logicalLine(r, concat(continued), continuedFrom, physical + 1);
+    if (err) return { ok: false, error: err };
+  }
+
+  return { ok: true, unit: { options: r.options, sections: r.sections, warnings: r.warnings } };
+}
+
+/**
+ * Parses a unit file. `text` is either the file's bytes or an already decoded string (a string with
+ * lone UTF-16 surrogates is treated as the invalid UTF-8 it stands for). Never throws.
+ */
+export function parseUnitFile(text: string | Uint8Array, opts: ParseOptions = {}): ParseResult {
+  try {
+    if (typeof text !== 'string' && !(text instanceof Uint8Array)) {
+      return {
+        ok: false,
+        error: new UnitParseError(
+          'internal',
+          0,
+          `expected the unit file as a string or bytes, got ${text === null ? 'null' : typeof text}. ` +
+            'This is a bug in the caller.',
+        ),
+      };
+    }
+    const bytes = typeof text === 'string' ? stringToBytes(text) : text;
+    return parseBytes(bytes, opts);
+  } catch (cause) {
+    return {
+      ok: false,
+      error: new UnitParseError(
+        'internal',
+        0,
+        `the unit-file parser failed unexpectedly (${cause instanceof Error ? cause.message : String(cause)}). ` +
+          'This is a bug in fleet-ts; please report it with the file.',
+        { cause },
+      ),
+    };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Splits a file into physical lines the way systemd 252 reads a unit file (its read_line with the
+ * LONG_LINE_MAX limit):
+ *
+ * - `\n`, `\r` and NUL all end a line. A run of end-of-line bytes counts as ONE line end as long as
+ *   no kind repeats and nothing follows a NUL: `\r\n`, `\n\r`, `\r\n\0`, `\n\0` are one line end each,
+ *   while `\n\n`, `\r\r` and `\0\0` are two (the second starts an empty line).
+ * - A line whose content (end-of-line bytes excluded) is LONG_LINE_MAX bytes or longer is refused;
+ *   systemd then refuses the whole file.
+ * - End of file ends the last line; a file ending in a line end has no extra empty line.
+ */
+
+/** systemd's LONG_LINE_MAX: 1 MiB. A physical line must stay below it, a continued line at or below it. */
+export const LONG_LINE_MAX = 1024 * 1024;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const NUL = 0x00;
+
+/** One physical line: content is bytes[start, end). `nul` is set when a NUL byte ended it. */
+export interface PhysicalLine {
+  start: number;
+  end: number;
+  endedByNul: boolean;
+}
+
+export type NextLine = PhysicalLine | { tooLong: true; start: number } | undefined;
+
+function eolKind(b: number): number {
+  return b === LF ? 2 : b === CR ? 4 : b === NUL ? 1 : 0;
+}
+
+/** Reads the physical line at `pos`; undefined at end of input. The caller advances to `next`. */
+export function readPhysicalLine(
+  bytes: Uint8Array,
+  pos: number,
+  limit: number,
+): { line: NextLine; next: number } {
+  const len = bytes.length;
+  if (pos >= len) return { line: undefined, next: pos };
+  const start = pos;
+  let i = pos;
+  while (i < len) {
+    const b = bytes[i] as number;
+    if (b === LF || b === CR || b === NUL) break;
+    i++;
+  }
+  if (i - start >= limit) return { line: { tooLong: true, start }, next: len };
+  const end = i;
+  let seen = 0;
+  while (i < len) {
+    const kind = eolKind(bytes[i] as number);
+    if (kind === 0 || seen & 1 || seen & kind) break;
+    seen |= kind;
+    i++;
+  }
+  return { line: { start, end, endedByNul: (seen & 1) !== 0 }, next: i };
+}
