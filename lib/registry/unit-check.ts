@@ -1,11 +1,15 @@
 /**
- * The default unit-body check: units/parse must accept the file, and the hash is units/canonical's.
+ * The default unit-body check: units/parse must accept the file and find at least one option, and
+ * the hash is units/canonical's (so comments and spacing do not change it).
  */
-import { createHash } from 'node:crypto';
+import { unitHash } from '../../units/canonical.js';
+import { parseUnitFile } from '../../units/parse.js';
 import type { UnitBodyCheck } from './records.js';
 
-/** Provisional until units/parse and units/canonical are merged: a [Section] header and sha256. */
 export const defaultUnitBodyCheck: UnitBodyCheck = (body) => {
-  if (!/^\s*\[[^\]\n]+\]\s*$/m.test(body)) return { ok: false, reason: 'no [Section] header' };
-  return { ok: true, hash: createHash('sha256').update(body).digest('hex') };
+  const r = parseUnitFile(body);
+  if (!r.ok) return { ok: false, reason: r.error.message };
+  if (r.unit.options.length === 0)
+    return { ok: false, reason: 'the file sets no option (is it a unit file?)' };
+  return { ok: true, hash: unitHash(r.unit) };
 };

@@ -9,6 +9,9 @@ import {
   UnitNotFoundError,
   type AssignmentRecord,
 } from '../../lib/registry/index.js';
+import { unitHash } from '../../units/canonical.js';
+import { parseUnitFile } from '../../units/parse.js';
+import type { ParsedUnit } from '../../units/types.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { BODY, body, caught, registry } from './helpers.js';
 
@@ -58,6 +61,19 @@ describe('lib/registry against a real etcd', function () {
       expect(err).to.be.instanceOf(UnitExistsError);
       expect((err as Error).message).to.contain('hello.service');
       expect((await reg.getUnit('hello.service'))?.record.body).to.equal(BODY);
+    });
+
+    it("hashes with units/canonical: comments and spacing do not change a unit's hash", async () => {
+      const { reg } = registry(etcd.client, etcd.prefix);
+      const a = await reg.submitUnit({ name: 'h1.service', body: BODY });
+      const b = await reg.submitUnit({
+        name: 'h2.service',
+        body: `# a comment\n${BODY.replace('=', ' = ')}`,
+      });
+      const parsed = parseUnitFile(BODY);
+      expect(parsed.ok).to.equal(true);
+      expect(a.record.hash).to.equal(unitHash((parsed as { unit: ParsedUnit }).unit));
+      expect(b.record.hash).to.equal(a.record.hash);
     });
 
     it('refuses bad input before writing anything', async () => {
