@@ -141,7 +141,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (p) throw new InvalidInputError(`bad etcd key prefix "${prefix}": ${p}; fix etcd_key_prefix`);
     this.keys = new Keys(prefix);
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
-    this.check = opts.checkUnitBody ?? defaultUnitBodyCheck;
+    this.check = memoizeCheck(opts.checkUnitBody ?? defaultUnitBodyCheck);
     this.now = opts.now ?? (() => new Date());
     this.errorContext = opts.errorContext ?? { endpoints: [] };
   }
@@ -384,7 +384,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
         this.refuseMachineId(r.machineId);
         this.refuseUnitName(r.unit);
         const key = this.keys.assignment(r.machineId, r.unit);
-        const d = decodeAssignment(r.machineId, r.unit, encodeAssignment(r), this.check);
+        const value = encodeAssignment(r);
+        const d = decodeAssignment(r.machineId, r.unit, value, this.check);
         if (!d.ok)
           throw new InvalidInputError(
             `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
@@ -394,7 +395,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         items.push({
           compares:
             c.unitCreateRevision === undefined ? [] : [createRevisionIs(unitKey, c.unitCreateRevision)],
-          ops: [putOp(key, encodeAssignment(r))],
+          ops: [putOp(key, value)],
         });
         guards.push(c.unitCreateRevision === undefined ? undefined : r.unit);
       } else {
@@ -470,14 +471,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async putMachine(record: MachineRecord, leaseId: string): Promise<string> {
     this.refuseMachineId(record.id);
     const key = this.keys.machine(record.id);
-    const d = decodeMachine(record.id, encodeMachine(record));
+    const value = encodeMachine(record);
+    const d = decodeMachine(record.id, value);
     if (!d.ok) throw new InvalidInputError(`machine record of ${record.id} is invalid: ${d.reason}`, key);
-    const res = await this.txn(
-      [],
-      [putOp(key, encodeMachine(record), leaseId)],
-      [],
-      `publish machine ${record.id}`,
-    );
+    const res = await this.txn([], [putOp(key, value, leaseId)], [], `publish machine ${record.id}`);
     return res.header.revision;
   }
 
@@ -502,10 +499,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.refuseMachineId(r.machineId);
       this.refuseUnitName(r.unit);
       const key = this.keys.state(r.machineId, r.unit);
-      const d = decodeUnitState(r.machineId, r.unit, encodeUnitState(r));
+      const value = encodeUnitState(r);
+      const d = decodeUnitState(r.machineId, r.unit, value);
       if (!d.ok)
         throw new InvalidInputError(`state of ${r.unit} on ${r.machineId} is invalid: ${d.reason}`, key);
-      return { compares: [], ops: [putOp(key, encodeUnitState(r), leaseId)] };
+      return { compares: [], ops: [putOp(key, value, leaseId)] };
     });
     return this.writeChunks(items, 'publish unit states');
   }
@@ -816,4 +814,20 @@ export class Registry extends EventEmitter<RegistryEvents> {
       );
     }
   }
+}
+
+/**
+ * Remembers the last results of a body check: the same file is checked again and again (every
+ * assignment of a global unit carries it; every re-list decodes it). Bounded; pure.
+ */
+export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
+  const memo = new Map<string, ReturnType<UnitBodyCheck>>();
+  return (body) => {
+    const hit = memo.get(body);
+    if (hit) return hit;
+    const r = check(body);
+    if (memo.size >= max) memo.delete(memo.keys().next().value!);
+    memo.set(body, r);
+    return r;
+  };
 }
