@@ -92,12 +92,14 @@ export const defaultBackoff: BackoffDelay = (attempt, signal) => {
   });
 };
 
+export const DEFAULT_RESYNC_MS = 10 * 60 * 1000;
+
 export interface StreamOptions {
   /** Stops the stream when aborted (same as stop()). */
   signal?: AbortSignal;
   /** Delay between retries after a failure (tests inject their own to control time). */
   backoff?: BackoffDelay;
-  /** A full re-list every this many ms as a safety net (0 or absent: never). */
+  /** A full re-list every this many ms as a safety net (default 10 minutes; 0: never). */
   resyncIntervalMs?: number;
 }
 
@@ -134,6 +136,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   ) {
     super();
     this.backoff = opts.backoff ?? defaultBackoff;
+    if (opts.signal?.aborted) this.stopped = true;
     opts.signal?.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
@@ -196,7 +199,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   }
 
   private scheduleResync(): void {
-    const every = this.opts.resyncIntervalMs ?? 0;
+    const every = this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
     if (every <= 0 || this.stopped) return;
     this.resyncTimer = setTimeout(() => {
       void this.enqueue(() => this.relist('resync')).then(() => this.scheduleResync());
