@@ -6,3 +6,4 @@ export * from './registry.js';
 export * from './stream.js';
 export * from './txn.js';
 export { defaultUnitBodyCheck } from './unit-check.js';
+export * from './leadership.js';

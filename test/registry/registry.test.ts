@@ -302,6 +302,21 @@ describe('lib/registry against a real etcd', function () {
       expect((await reg.listUnitStates()).items).to.have.length(0);
     });
 
+    it('removes a machine record, and skips a garbage unit on a point read', async () => {
+      const { reg, invalid } = registry(etcd.client, etcd.prefix);
+      const lease = etcd.client.lease(10, { autoKeepAlive: false });
+      const id = await lease.grant();
+      await reg.putMachine({ id: 'm9', publicIp: '', metadata: {}, version: '1', draining: true }, id);
+      expect((await reg.listMachines()).items.map((m) => m.record.draining)).to.deep.equal([true]);
+      await reg.removeMachine('m9');
+      expect((await reg.listMachines()).items).to.have.length(0);
+      await etcd.client.put(`${etcd.prefix}units/bad.service`).value('{"body":1}');
+      expect(await reg.getUnit('bad.service')).to.equal(undefined);
+      expect(await reg.getUnit('bad.service')).to.equal(undefined);
+      expect(invalid.map((r) => r.key)).to.deep.equal([`${etcd.prefix}units/bad.service`]);
+      await lease.revoke();
+    });
+
     it('deletes unit states', async () => {
       const { reg } = registry(etcd.client, etcd.prefix);
       const lease = etcd.client.lease(10, { autoKeepAlive: false });
