@@ -51,10 +51,7 @@ const TLS_OPTIONS = [
 ] as const;
 
 /** Reads every configured TLS file; all problems are reported in one error naming each file. */
-export function readTlsFiles(
-  cfg: EtcdClientConfig,
-  readFile: (path: string) => Buffer = readFileSync,
-): TlsFiles {
+function readTlsFiles(cfg: EtcdClientConfig, readFile: (path: string) => Buffer = readFileSync): TlsFiles {
   const out: TlsFiles = {};
   const problems: string[] = [];
   for (const [slot, option, field] of TLS_OPTIONS) {
@@ -84,11 +81,10 @@ export function readTlsFiles(
 }
 
 /** The etcd3 options for a configuration (TLS material already read). Pure. */
-export function etcd3Options(cfg: EtcdClientConfig, tls: TlsFiles, policy: EtcdPolicyOptions): IOptions {
+function etcd3Options(cfg: EtcdClientConfig, tls: TlsFiles, policy: EtcdPolicyOptions): IOptions {
   const timeoutMs = cfg.etcdRequestTimeoutMs;
   const options: IOptions = {
     hosts: [...cfg.etcdServers],
-    dialTimeout: timeoutMs,
     defaultCallOptions: (ctx: CallContext) => {
       noteCall(ctx);
       return ctx.isStream ? {} : { deadline: Date.now() + timeoutMs };

@@ -133,9 +133,14 @@ export function etcdErrorFrom(err: unknown, ctx: EtcdErrorContext): FleetError {
     );
   }
   if (err instanceof GRPCUnavailableError || isBrokenCircuitError(err)) {
+    // Calls are retried on every endpoint before failing: name them all, and the last one tried.
+    const target =
+      ctx.endpoints.length > 1
+        ? `etcd (endpoints ${ctx.endpoints.join(', ')}${tagged ? `; last tried ${tagged}` : ''})`
+        : at;
     return make(
       'ETCD_UNAVAILABLE',
-      `cannot reach ${at}${op}: ${oneLine(detail)}; check that etcd is running and etcd_servers is right`,
+      `cannot reach ${target}${op}: ${oneLine(detail)}; check that etcd is running and etcd_servers is right`,
       true,
     );
   }
@@ -146,6 +151,11 @@ export function etcdErrorFrom(err: unknown, ctx: EtcdErrorContext): FleetError {
   return make('ETCD_REQUEST_FAILED', `${at} failed the request${op}: ${oneLine(detail)}`, recoverable);
 }
 
+/** gRPC's message on one line, without its empty "Resolution note:" tail. */
 function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
+  return s
+    .replace(/\s+/g, ' ')
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/\.$/, '')
+    .trim();
 }

@@ -44,23 +44,52 @@ describe('lib/etcd-client against a real etcd', function () {
     expect((err as Error).message).to.contain(dead);
   });
 
-  it('fails a request past etcd_request_timeout with a typed retryable error', async () => {
-    const cfg = { etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 300 };
-    const client = await connectEtcd(cfg);
+  /** Runs fn while etcd is frozen (SIGSTOP): connections stay open, nothing answers. */
+  async function whileFrozen<T>(fn: () => Promise<T>): Promise<T> {
     const pid = etcd.pid!;
     process.kill(pid, 'SIGSTOP');
     try {
-      const started = Date.now();
-      const raw = await caught(client.put('/t/deadline').value('x').exec());
-      const elapsed = Date.now() - started;
-      const err = etcdError(raw, cfg, 'write /t/deadline');
-      expect(err.code).to.equal('ETCD_DEADLINE');
-      expect(err.retryable).to.equal(true);
-      expect(err.message).to.contain(etcd.endpoint).and.contain('300 ms').and.contain('write /t/deadline');
-      // A write is not re-sent after a missed deadline: one deadline, not several.
-      expect(elapsed).to.be.within(250, 1500);
+      return await fn();
     } finally {
       process.kill(pid, 'SIGCONT');
+    }
+  }
+
+  it('fails a write past etcd_request_timeout with a typed retryable error, without re-sending it', async () => {
+    const cfg = { etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 500 };
+    const client = await connectEtcd(cfg);
+    try {
+      await whileFrozen(async () => {
+        const started = Date.now();
+        const raw = await caught(client.put('/t/deadline').value('x').exec());
+        const elapsed = Date.now() - started;
+        const err = etcdError(raw, cfg, 'write /t/deadline');
+        expect(err.code).to.equal('ETCD_DEADLINE');
+        expect(err.retryable).to.equal(true);
+        expect(err.message).to.contain(etcd.endpoint).and.contain('500 ms').and.contain('write /t/deadline');
+        // A write that timed out may have been applied: one deadline, not several.
+        expect(elapsed).to.be.within(450, 950);
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('retries a read past etcd_request_timeout before failing with the same typed error', async () => {
+    const cfg = { etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 500 };
+    const client = await connectEtcd(cfg);
+    try {
+      await whileFrozen(async () => {
+        const started = Date.now();
+        const raw = await caught(client.get('/t/deadline').string());
+        const elapsed = Date.now() - started;
+        const err = etcdError(raw, cfg, 'read /t/deadline');
+        expect(err.code).to.equal('ETCD_DEADLINE');
+        expect(err.retryable).to.equal(true);
+        // Reads are safe to repeat: 1 + 2 retries (one endpoint), each with its own deadline.
+        expect(elapsed).to.be.within(1450, 4000);
+      });
+    } finally {
       client.close();
     }
   });
