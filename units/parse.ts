@@ -293,7 +293,7 @@ function parseBytes(bytes: Uint8Array, opts: ParseOptions): ParseResult {
     }
     physical++;
     if (next.endedByNul && !opts.allowNul) {
-      const col = next.end - next.start + 1;
+      const col = bytes.subarray(next.end, pos).indexOf(0) + next.end - next.start + 1;
       return {
         ok: false,
         error: new UnitParseError(

@@ -430,6 +430,18 @@ describe('units/parse: errors and warnings say what and where', () => {
     expect(r.error.name).to.equal('UnitParseError');
   });
 
+  it('a NUL byte is located by line and column', () => {
+    for (const [text, col] of [
+      ['[Unit]\nA=ab\0cd\n', 5],
+      ['[Unit]\nA=ab\n\0cd\n', 6],
+      ['[Unit]\nA=ab\r\n\0', 7],
+    ] as const) {
+      const r = parseUnitFile(text);
+      expect(r.ok).to.equal(false);
+      if (!r.ok) expect(r.error.message).to.match(new RegExp(`^line 2: .*NUL byte \\(at column ${col}\\)`));
+    }
+  });
+
   it('a warning quotes the line and says what to do', () => {
     const r = parseUnitFile('[Unit]\njust words\n');
     expect(r.ok && r.unit.warnings[0]?.message)

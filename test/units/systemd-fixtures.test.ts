@@ -7,6 +7,10 @@
  * end lines, the unit type taken from the file name) and must agree on: refusal or not (and the line
  * and kind of a refusal), every grammar warning and its line, the unknown-key names systemd saw, and
  * the Description / Documentation / Environment values systemd loaded.
+ *
+ * expected-pid1/ holds what a real running systemd 252 (PID 1 of a throw-away machine, booted by
+ * record-pid1.sh as in shared/MACHINES-IN-A-BOX.md) answered to `systemctl show` for the same
+ * files: load state, Description and Documentation must agree with our parse too.
  */
 
 import { expect } from 'chai';
@@ -61,6 +65,17 @@ function grammarLogs(facts: Facts): string[] {
   return out.sort();
 }
 
+/** `systemctl show` output: Property=Value lines. */
+function readPid1(name: string): Map<string, string> {
+  const text = readFileSync(new URL(`expected-pid1/${name}.txt`, dir), 'utf8');
+  const m = new Map<string, string>();
+  for (const l of text.split('\n')) {
+    const eq = l.indexOf('=');
+    if (eq > 0) m.set(l.slice(0, eq), l.slice(eq + 1));
+  }
+  return m;
+}
+
 const cases = readdirSync(new URL('cases/', dir)).sort();
 
 function load(file: string): { name: string; result: ParseResult } {
@@ -82,15 +97,22 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
     expect(version).to.match(/^systemd 252 /);
     expect(cases.length).to.be.greaterThan(60);
     for (const file of cases) readFacts(file.replace(/\.gz$/, ''));
+    const pid1 = readFileSync(new URL('expected-pid1/SYSTEMD_VERSION', dir), 'utf8');
+    expect(pid1).to.match(/^systemd 252 /);
+    for (const file of cases) expect(readPid1(file.replace(/\.gz$/, '')).get('LoadState')).to.be.a('string');
   });
 
   for (const file of cases) {
     it(file, () => {
       const { name, result } = load(file);
       const facts = readFacts(name);
+      const pid1 = readPid1(name);
+      const loadState = pid1.get('LoadState');
 
       if (facts.refused !== undefined) {
         expect(result.ok, `systemd refused ${name} (${facts.refused}); we accepted it`).to.equal(false);
+        expect(loadState, 'PID 1 LoadState').to.equal('error');
+        expect(pid1.get('LoadError')).to.contain(facts.refused);
         if (result.ok) return;
         const err = result.error;
         if (facts.refused === 'No buffer space available') {
@@ -122,6 +144,7 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
 
       // An empty file is masked by systemd; we say so with a warning.
       expect(facts.masked, 'masked').to.equal(unit.warnings.some((w) => w.code === 'empty-file'));
+      expect(loadState, 'PID 1 LoadState').to.equal(facts.masked ? 'masked' : 'loaded');
       if (facts.masked) return;
 
       // Keys systemd did not know: it saw exactly the name we parsed, in that section.
@@ -136,6 +159,7 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
 
       const description = lastValue(unit, 'Unit', 'Description');
       expect(facts.dump.get('Description')).to.deep.equal([description ? description : name]);
+      expect(pid1.get('Description'), 'PID 1 Description').to.equal(description ? description : name);
 
       const invalidUrls = new Set(
         facts.logs.flatMap((l) => {
@@ -147,6 +171,7 @@ describe('units/parse agrees with systemd 252 (recorded by test/fixtures/systemd
         .flatMap(words)
         .filter((w) => !invalidUrls.has(w));
       expect(facts.dump.get('Documentation') ?? [], 'Documentation').to.deep.equal(docs);
+      expect(words(pid1.get('Documentation') ?? ''), 'PID 1 Documentation').to.deep.equal(docs);
 
       const env = listValues(unit, 'Service', 'Environment').flatMap(words);
       expect(facts.dump.get('Environment') ?? [], 'Environment').to.deep.equal(env);
