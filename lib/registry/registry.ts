@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Election, Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { systemClock, type Clock } from '../clock.js';
 import { etcdErrorFrom, type EtcdErrorContext } from '../etcd-errors.js';
 import type { FleetError } from '../errors.js';
 import {
@@ -66,8 +67,8 @@ export interface RegistryOptions {
   checkUnitBody?: UnitBodyCheck;
   /** etcd's --max-txn-ops (default 128). */
   maxTxnOps?: number;
-  /** The clock for createdAt/updatedAt. */
-  now?: () => Date;
+  /** The clock for createdAt/updatedAt (default the system clock). */
+  clock?: Pick<Clock, 'now'>;
   /** Named in error messages (etcd_servers, etcd_request_timeout). */
   errorContext?: EtcdErrorContext;
   /** Also receives every invalid-value report (they are 'invalid' events too). */
@@ -142,7 +143,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.keys = new Keys(prefix);
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
     this.check = memoizeCheck(opts.checkUnitBody ?? defaultUnitBodyCheck);
-    this.now = opts.now ?? (() => new Date());
+    const clock = opts.clock ?? systemClock;
+    this.now = () => new Date(clock.now());
     this.errorContext = opts.errorContext ?? { endpoints: [] };
   }
 

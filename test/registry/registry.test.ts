@@ -12,6 +12,7 @@ import {
 import { unitHash } from '../../units/canonical.js';
 import { parseUnitFile } from '../../units/parse.js';
 import type { ParsedUnit } from '../../units/types.js';
+import { ManualClock } from '../../lib/clock.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { BODY, body, caught, registry } from './helpers.js';
 
@@ -88,9 +89,13 @@ describe('lib/registry against a real etcd', function () {
     });
 
     it('replaces the file, keeping desired state and creation time', async () => {
-      const { reg } = registry(etcd.client, etcd.prefix);
+      const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+      const { reg } = registry(etcd.client, etcd.prefix, { clock });
       const a = await reg.submitUnit({ name: 'r.service', body: body(1), desiredState: 'launched' });
+      await clock.advance(60_000);
       const b = await reg.replaceUnit({ name: 'r.service', body: body(2) });
+      expect(a.record.createdAt).to.equal('2026-01-01T00:00:00.000Z');
+      expect(b.record.updatedAt).to.equal('2026-01-01T00:01:00.000Z');
       expect(b.record.body).to.equal(body(2));
       expect(b.record.hash).to.not.equal(a.record.hash);
       expect(b.record.desiredState).to.equal('launched');
