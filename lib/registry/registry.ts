@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Election, Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { systemClock, type Clock } from '../clock.js';
+import type { FleetConfig } from '../config.js';
 import { etcdErrorFrom, type EtcdErrorContext } from '../etcd-errors.js';
 import type { FleetError } from '../errors.js';
 import {
@@ -831,5 +832,19 @@ export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
     if (memo.size >= max) memo.delete(memo.keys().next().value!);
     memo.set(body, r);
     return r;
+  };
+}
+
+/** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */
+export function registryOptionsFrom(
+  cfg: Pick<FleetConfig, 'etcdKeyPrefix' | 'etcdServers' | 'etcdRequestTimeoutMs' | 'etcdUsername'>,
+): RegistryOptions {
+  return {
+    prefix: cfg.etcdKeyPrefix,
+    errorContext: {
+      endpoints: cfg.etcdServers,
+      requestTimeoutMs: cfg.etcdRequestTimeoutMs,
+      ...(cfg.etcdUsername ? { username: cfg.etcdUsername } : {}),
+    },
   };
 }

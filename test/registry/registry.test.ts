@@ -3,6 +3,8 @@ import {
   ConflictError,
   InvalidInputError,
   NotLeaderError,
+  Registry,
+  registryOptionsFrom,
   SchemaVersionError,
   StaleFenceError,
   UnitExistsError,
@@ -47,6 +49,22 @@ describe('lib/registry against a real etcd', function () {
         .to.contain(`${etcd.prefix}schema`)
         .and.contain('not JSON');
     });
+  });
+
+  it('takes its prefix and error context from the fleet configuration', async () => {
+    const opts = registryOptionsFrom({
+      etcdKeyPrefix: etcd.prefix,
+      etcdServers: [etcd.endpoint],
+      etcdRequestTimeoutMs: 1000,
+      etcdUsername: undefined,
+    });
+    const reg = new Registry(etcd.client, opts);
+    await reg.submitUnit({ name: 'cfg.service', body: BODY });
+    expect(await etcd.client.get(`${etcd.prefix}units/cfg.service`).exists()).to.equal(true);
+    expect(() => new Registry(etcd.client, { prefix: 'fleet' })).to.throw(
+      InvalidInputError,
+      'etcd_key_prefix',
+    );
   });
 
   describe('units', () => {
