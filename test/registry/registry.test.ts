@@ -15,6 +15,7 @@ import { unitHash } from '../../units/canonical.js';
 import { parseUnitFile } from '../../units/parse.js';
 import type { ParsedUnit } from '../../units/types.js';
 import { ManualClock } from '../../lib/clock.js';
+import { FleetError } from '../../lib/errors.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { BODY, body, caught, registry } from './helpers.js';
 
@@ -65,6 +66,23 @@ describe('lib/registry against a real etcd', function () {
       InvalidInputError,
       'etcd_key_prefix',
     );
+  });
+
+  it('turns etcd being down into a typed retryable error naming the operation', async () => {
+    const { reg } = registry(etcd.client, etcd.prefix);
+    await etcd.kill9AndRestart(async () => {
+      for (const p of [
+        reg.listUnits(),
+        reg.submitUnit({ name: 'down.service', body: BODY }),
+        reg.watchUnits().start(),
+      ]) {
+        const err = await caught(p);
+        expect(err).to.be.instanceOf(FleetError);
+        expect((err as FleetError).code).to.equal('ETCD_UNAVAILABLE');
+        expect((err as FleetError).retryable).to.equal(true);
+        expect((err as Error).message).to.match(/list units|submit unit down.service/);
+      }
+    });
   });
 
   describe('units', () => {

@@ -136,6 +136,31 @@ describe('lib/registry list-then-watch streams against a real etcd', function ()
     }
   });
 
+  it('resumes by itself (default backoff) after a graceful etcd restart, no gap, no duplicate', async () => {
+    const { reg } = registry(etcd.client, etcd.prefix);
+    const stream = reg.watchUnits();
+    const events = record(stream);
+    let reconnected = 0;
+    stream.on('reconnected', () => reconnected++);
+    await stream.start();
+    try {
+      await reg.submitUnit({ name: 'before.service', body: body(1) });
+      await until(() => events.length === 1, 'before');
+      await etcd.restartEtcd();
+      const writer = registry(etcd.newClient(), etcd.prefix).reg;
+      for (let i = 0; i < 5; i++) await writer.submitUnit({ name: `after${i}.service`, body: body(i) });
+      await until(() => events.length === 6, 'five changes after the restart', 15000);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(lines(events)).to.deep.equal([
+        'put before.service',
+        ...[0, 1, 2, 3, 4].map((i) => `put after${i}.service`),
+      ]);
+      expect(reconnected).to.equal(1);
+    } finally {
+      await stream.stop();
+    }
+  });
+
   it('re-lists after a compaction past its revision and emits only the difference', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     for (const n of ['a', 'b', 'c']) await reg.submitUnit({ name: `${n}.service`, body: body(n) });
