@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     },
     {
       what: 'batched writes/s (fenced)',
-      registry: 'applySchedule (127 puts + fence per txn)',
+      registry: 'applySchedule (fence + 127 guarded puts per txn)',
       registryOps: [],
       raw: '128-op txn of puts',
       rawOps: [],
@@ -143,16 +143,17 @@ async function main(): Promise<void> {
       const campaign = reg.engineElection(30).campaign('bench');
       await new Promise<void>((ok, ko) => campaign.on('elected', ok).on('error', ko));
       const fence = await reg.fenceFor(await campaign.getCampaignKey());
-      const hash = (await reg.getUnit('s0.service'))!.record.hash;
+      // A global unit on BATCH machines: one assignment each, each guarded by the unit's revision.
+      const unit = (await reg.getUnit('s0.service'))!;
       const changes = Array.from({ length: BATCH }, (_, i) => {
         const record: AssignmentRecord = {
-          unit: `a${i}.service`,
-          machineId: `m${i % 100}`,
+          unit: unit.id,
+          machineId: `m${i}`,
           body: BODY,
-          hash,
+          hash: unit.record.hash,
           desiredState: 'launched',
         };
-        return { type: 'put' as const, record };
+        return { type: 'put' as const, record, unitCreateRevision: unit.createRevision };
       });
       t0 = performance.now();
       await reg.applySchedule(fence, changes);

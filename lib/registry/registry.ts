@@ -99,10 +99,11 @@ export type ScheduleChange =
       type: 'put';
       record: AssignmentRecord;
       /**
-       * The create revision of the unit key the engine planned from: the write is refused if the
-       * unit was destroyed (or destroyed and submitted again) since. Recommended.
+       * The create revision of the unit key the engine planned from (Stored.createRevision): the
+       * write is refused if the unit was destroyed (or destroyed and submitted again) since, so a
+       * destroyed unit is never placed again.
        */
-      unitCreateRevision?: string;
+      unitCreateRevision: string;
     }
   | { type: 'delete'; machineId: string; unit: string };
 
@@ -395,12 +396,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
             key,
           );
         const unitKey = this.keys.unit(r.unit);
-        items.push({
-          compares:
-            c.unitCreateRevision === undefined ? [] : [createRevisionIs(unitKey, c.unitCreateRevision)],
-          ops: [putOp(key, value)],
-        });
-        guards.push(c.unitCreateRevision === undefined ? undefined : r.unit);
+        items.push({ compares: [createRevisionIs(unitKey, c.unitCreateRevision)], ops: [putOp(key, value)] });
+        guards.push(r.unit);
       } else {
         this.refuseMachineId(c.machineId);
         this.refuseUnitName(c.unit);

@@ -43,27 +43,28 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     }
   });
 
-  it('writes 10,000 fenced assignments in chunks; each chunk carries the fence', async () => {
+  it('writes 10,000 fenced assignments (100 units x 100 machines) in chunks; each carries the fence and its unit guard', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     const c = reg.engineElection(10).campaign('e');
     await new Promise<void>((ok, ko) => c.on('elected', ok).on('error', ko));
     const fence = await reg.fenceFor(await c.getCampaignKey());
-    const hash = (await reg.submitUnit({ name: 'probe.service', body: body(1) })).record.hash;
-    await reg.destroyUnit('probe.service');
+    await reg.submitUnits(Array.from({ length: 100 }, (_, u) => ({ name: `g${u}.service`, body: body(1) })));
+    const units = (await reg.listUnits()).items;
     const changes: ScheduleChange[] = Array.from({ length: N }, (_, i) => {
+      const u = units[Math.floor(i / 100)]!;
       const rec: AssignmentRecord = {
-        unit: `u${i}.service`,
+        unit: u.id,
         machineId: `m${i % 100}`,
-        body: body(1),
-        hash,
+        body: u.record.body,
+        hash: u.record.hash,
         desiredState: 'launched',
       };
-      return { type: 'put', record: rec };
+      return { type: 'put', record: rec, unitCreateRevision: u.createRevision };
     });
     const r = await reg.applySchedule(fence, changes);
     expect(r.transactions).to.equal(Math.ceil(N / 127));
     expect((await reg.listSchedule()).items).to.have.length(N);
-    expect((await reg.listSchedule('m7')).items).to.have.length(N / 100);
+    expect((await reg.listSchedule('m7')).items).to.have.length(100);
     await c.resign();
     const err = await caught(reg.applySchedule(fence, changes.slice(0, 300)));
     expect((err as Error).name).to.equal('StaleFenceError');

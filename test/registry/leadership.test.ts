@@ -18,11 +18,11 @@ describe('lib/registry engine leadership (fenced) against a real etcd', function
   const fast = { backoff: () => new Promise<void>((r) => setTimeout(r, 20)) };
 
   async function change(reg: ReturnType<typeof registry>['reg']): Promise<ScheduleChange> {
-    const hash =
-      (await reg.getUnit('x.service'))?.record.hash ??
-      (await reg.submitUnit({ name: 'x.service', body: BODY })).record.hash;
+    const u = (await reg.getUnit('x.service')) ?? (await reg.submitUnit({ name: 'x.service', body: BODY }));
+    const hash = u.record.hash;
     return {
       type: 'put',
+      unitCreateRevision: u.createRevision,
       record: { unit: 'x.service', machineId: 'm1', body: BODY, hash, desiredState: 'launched' },
     };
   }

@@ -174,7 +174,7 @@ describe('lib/registry against a real etcd', function () {
     it('destroys a unit and its assignments in one transaction', async () => {
       const { reg } = registry(etcd.client, etcd.prefix);
       const u = await reg.submitUnit({ name: 'd.service', body: BODY, desiredState: 'launched' });
-      await reg.submitUnit({ name: 'keep.service', body: BODY });
+      const keep = await reg.submitUnit({ name: 'keep.service', body: BODY });
       const fence = await electedFence(reg);
       const put = (m: string, unit: string): AssignmentRecord => ({
         unit,
@@ -184,9 +184,9 @@ describe('lib/registry against a real etcd', function () {
         desiredState: 'launched',
       });
       await reg.applySchedule(fence, [
-        { type: 'put', record: put('m1', 'd.service') },
-        { type: 'put', record: put('m2', 'd.service') },
-        { type: 'put', record: put('m1', 'keep.service') },
+        { type: 'put', record: put('m1', 'd.service'), unitCreateRevision: u.createRevision },
+        { type: 'put', record: put('m2', 'd.service'), unitCreateRevision: u.createRevision },
+        { type: 'put', record: put('m1', 'keep.service'), unitCreateRevision: keep.createRevision },
       ]);
       const before = await reg.listSchedule();
       const r = await reg.destroyUnit('d.service');
@@ -229,7 +229,7 @@ describe('lib/registry against a real etcd', function () {
       await campaign.resign();
       const err = await caught(
         reg.applySchedule(fence, [
-          { type: 'put', record: { ...rec, machineId: 'm2' } },
+          { type: 'put', record: { ...rec, machineId: 'm2' }, unitCreateRevision: u.createRevision },
           { type: 'delete', machineId: 'm1', unit: 'f.service' },
         ]),
       );
@@ -246,9 +246,11 @@ describe('lib/registry against a real etcd', function () {
       const fence2 = await reg.fenceFor(await next.getCampaignKey());
       expect(fence2.key).to.not.equal(fence.key);
       await reg.applySchedule(fence2, [{ type: 'delete', machineId: 'm1', unit: 'f.service' }]);
-      expect(await caught(reg.applySchedule(fence, [{ type: 'put', record: rec }]))).to.be.instanceOf(
-        StaleFenceError,
-      );
+      expect(
+        await caught(
+          reg.applySchedule(fence, [{ type: 'put', record: rec, unitCreateRevision: u.createRevision }]),
+        ),
+      ).to.be.instanceOf(StaleFenceError);
       expect((await reg.listSchedule()).items).to.have.length(0);
       await next.resign();
     });
@@ -302,7 +304,11 @@ describe('lib/registry against a real etcd', function () {
       // "m1" must not see "m10"'s assignments (the prefix ends with "/").
       await reg.applySchedule(
         fence,
-        ['m1', 'm10', 'm2'].map((m) => ({ type: 'put' as const, record: mk(m) })),
+        ['m1', 'm10', 'm2'].map((m) => ({
+          type: 'put' as const,
+          record: mk(m),
+          unitCreateRevision: u.createRevision,
+        })),
       );
       expect((await reg.listSchedule('m1')).items.map((i) => i.id)).to.deep.equal(['m1/h.service']);
       expect((await reg.listSchedule()).items).to.have.length(3);
