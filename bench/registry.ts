@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     },
     {
       what: 'batched writes/s',
-      registry: 'putUnitStates (128-op txns, validated)',
+      registry: 'putUnitStates (128-op txns, validated, on a lease)',
       registryOps: [],
       raw: '128-op txn of puts',
       rawOps: [],
