@@ -18,9 +18,7 @@ export type RegistryErrorCode =
   /** The prefix holds a schema this code does not understand. */
   | 'SCHEMA_VERSION'
   /** A record or name handed to the registry is not valid; nothing was written. */
-  | 'INVALID_INPUT'
-  /** A watch stream stopped for good (its signal was aborted, or it was stopped). */
-  | 'STREAM_STOPPED';
+  | 'INVALID_INPUT';
 
 export class RegistryError extends FleetError<RegistryErrorCode> {
   /** The etcd key concerned, when there is one. */
@@ -104,11 +102,5 @@ export class SchemaVersionError extends RegistryError {
 export class InvalidInputError extends RegistryError {
   constructor(message: string, key?: string) {
     super('INVALID_INPUT', message, key === undefined ? {} : { key });
-  }
-}
-
-export class StreamStoppedError extends RegistryError {
-  constructor(what: string) {
-    super('STREAM_STOPPED', `the ${what} stream was stopped`);
   }
 }
