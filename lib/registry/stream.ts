@@ -289,7 +289,15 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     // Every handler runs in the stream's queue, in arrival order, and never throws into etcd3.
     w.on('connected', (res: IWatchResponse) => void this.enqueue(() => this.onConnected(w, res)));
     w.on('data', (res: IWatchResponse) => void this.enqueue(() => this.onData(w, res)));
-    w.on('disconnected', (err: Error) => void this.enqueue(() => this.onDisconnected(w, err)));
+    w.on('disconnected', (err: Error) => {
+      if (w !== this.watcher) return;
+      // Take over from etcd3 at once, before it re-attaches this watcher: it would resume from
+      // the revision of the last header it saw, which can be past events not yet delivered.
+      // Events of `w` still queued are dropped; the new watch replays them from our position.
+      this.watcher = undefined;
+      void cancelQuietly(w);
+      void this.enqueue(() => this.reconnect(err));
+    });
     w.on('error', (err: Error) => void this.enqueue(() => this.onCanceled(w, err)));
   }
 
@@ -334,18 +342,15 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     }
   }
 
-  private async onDisconnected(w: Watcher, err: Error): Promise<void> {
-    if (w !== this.watcher) return;
-    // Take over from etcd3: drop its watcher (it would resume from the wrong revision) and open a
-    // new one from our own position after our backoff.
-    this.watcher = undefined;
-    void cancelQuietly(w);
+  /** After a disconnect: wait our backoff, then watch again from our own position. */
+  private async reconnect(err: Error): Promise<void> {
+    if (this.watcher) return; // a re-list opened one meanwhile
     if (!this.disconnected) {
       this.disconnected = true;
       this.emit('disconnected', this.src.wrapError(err, `watch ${this.src.what}`));
     }
     await this.backoff(this.failures++, this.abort.signal);
-    this.openWatch();
+    if (!this.watcher) this.openWatch();
   }
 
   private async onCanceled(w: Watcher, err: Error): Promise<void> {

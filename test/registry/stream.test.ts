@@ -140,25 +140,33 @@ describe('lib/registry list-then-watch streams against a real etcd', function ()
   it('resumes by itself (default backoff) after a graceful etcd restart, no gap, no duplicate', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     const stream = reg.watchUnits();
+    // A second stream on the same client shares etcd3's watch connection.
+    const twin = reg.watchUnits();
     const events = record(stream);
+    const twinEvents = record(twin);
     let reconnected = 0;
     stream.on('reconnected', () => reconnected++);
     await stream.start();
+    await twin.start();
     try {
       await reg.submitUnit({ name: 'before.service', body: body(1) });
-      await until(() => events.length === 1, 'before');
+      await until(() => events.length === 1 && twinEvents.length === 1, 'before');
       await etcd.restartEtcd();
       const writer = registry(etcd.newClient(), etcd.prefix).reg;
       for (let i = 0; i < 5; i++) await writer.submitUnit({ name: `after${i}.service`, body: body(i) });
-      await until(() => events.length === 6, 'five changes after the restart', 15000);
+      await until(
+        () => events.length === 6 && twinEvents.length === 6,
+        'five changes after the restart',
+        15000,
+      );
       await new Promise((r) => setTimeout(r, 200));
-      expect(lines(events)).to.deep.equal([
-        'put before.service',
-        ...[0, 1, 2, 3, 4].map((i) => `put after${i}.service`),
-      ]);
+      const expected = ['put before.service', ...[0, 1, 2, 3, 4].map((i) => `put after${i}.service`)];
+      expect(lines(events)).to.deep.equal(expected);
+      expect(lines(twinEvents)).to.deep.equal(expected);
       expect(reconnected).to.equal(1);
     } finally {
       await stream.stop();
+      await twin.stop();
     }
   });
 
