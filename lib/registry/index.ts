@@ -7,3 +7,4 @@ export * from './stream.js';
 export * from './txn.js';
 export { defaultUnitBodyCheck } from './unit-check.js';
 export * from './leadership.js';
+export * from './range.js';

@@ -63,8 +63,15 @@ export type UnitBodyCheck = (body: string) => { ok: true; hash: string } | { ok:
 
 export type Decoded<T> = { ok: true; record: T } | { ok: false; reason: string };
 
-/** A unit body is at most this many bytes (etcd's default request limit is 1.5 MiB). */
-export const MAX_BODY_BYTES = 512 * 1024;
+/** A unit body is at most this many bytes (systemd's own unit files are a few KiB). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * A stored value is at most this many bytes. Bounding values bounds a page of a listing, which must
+ * fit in one gRPC message (4 MiB in etcd3's client). A body of MAX_BODY_BYTES fits with room for
+ * JSON escapes.
+ */
+export const MAX_VALUE_BYTES = 192 * 1024;
 
 type Obj = Record<string, unknown>;
 
@@ -132,6 +139,9 @@ function checkBody(body: string, check: UnitBodyCheck, statedHash: string | unde
 }
 
 function guard<T>(raw: string, build: (o: Obj) => T): Decoded<T> {
+  if (raw.length > MAX_VALUE_BYTES) {
+    return { ok: false, reason: `the value is larger than ${MAX_VALUE_BYTES} bytes` };
+  }
   const j = parseJson(raw);
   if (!j.ok) return j;
   try {

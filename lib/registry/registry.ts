@@ -48,8 +48,10 @@ import {
   type UnitRecord,
   type UnitStateRecord,
 } from './records.js';
+import { rangePrefix } from './range.js';
 import { RegistryStream, type KvDecoded, type Listing, type Stored, type StreamOptions } from './stream.js';
 import {
+  DEFAULT_MAX_TXN_BYTES,
   DEFAULT_MAX_TXN_OPS,
   chunkItems,
   createRevisionIs,
@@ -68,6 +70,8 @@ export interface RegistryOptions {
   checkUnitBody?: UnitBodyCheck;
   /** etcd's --max-txn-ops (default 128). */
   maxTxnOps?: number;
+  /** Key and value bytes per transaction (default 1 MiB, under etcd's 1.5 MiB --max-request-bytes). */
+  maxTxnBytes?: number;
   /** The clock for createdAt/updatedAt (default the system clock). */
   clock?: Pick<Clock, 'now'>;
   /** Named in error messages (etcd_servers, etcd_request_timeout). */
@@ -128,6 +132,7 @@ const CAS_ATTEMPTS = 8;
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly keys: Keys;
   readonly maxTxnOps: number;
+  readonly maxTxnBytes: number;
   private readonly check: UnitBodyCheck;
   private readonly now: () => Date;
   private readonly errorContext: EtcdErrorContext;
@@ -144,6 +149,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (p) throw new InvalidInputError(`bad etcd key prefix "${prefix}": ${p}; fix etcd_key_prefix`);
     this.keys = new Keys(prefix);
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+    this.maxTxnBytes = opts.maxTxnBytes ?? DEFAULT_MAX_TXN_BYTES;
     this.check = memoizeCheck(opts.checkUnitBody ?? defaultUnitBodyCheck);
     const clock = opts.clock ?? systemClock;
     this.now = () => new Date(clock.now());
@@ -232,7 +238,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     let revision = '0';
     let i = 0;
     // etcd 3.4 refuses maxTxnOps nested transactions in one (measured: 127 pass, 128 do not).
-    const chunks = chunkItems(items, this.maxTxnOps - 1);
+    const chunks = chunkItems(items, this.maxTxnOps - 1, 0, this.maxTxnBytes);
     for (const chunk of chunks) {
       const res = await this.txn(
         [],
@@ -409,7 +415,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
     let revision = '0';
     let idx = 0;
-    const chunks = chunkItems(items, this.maxTxnOps, 1);
+    const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
     for (const chunk of chunks) {
       const chunkGuards = guards.slice(idx, idx + chunk.length).filter((g): g is string => g !== undefined);
       idx += chunk.length;
@@ -643,7 +649,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   ): Promise<Listing<T>> {
     let res;
     try {
-      res = await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
+      res = await rangePrefix(this.client, prefix);
     } catch (e) {
       throw this.wrapError(e, `list ${what} (${prefix})`);
     }
@@ -652,7 +658,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       const s = this.decodeOrReport(kv, decode);
       if (s) items.push(s);
     }
-    return { items, revision: res.header.revision };
+    return { items, revision: res.revision };
   }
 
   private async updateUnit(
@@ -729,11 +735,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const prefix = this.keys.schedulePrefix();
     let res;
     try {
-      res = await this.client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        keys_only: true,
-      });
+      res = await rangePrefix(this.client, prefix, { keysOnly: true });
     } catch (e) {
       throw this.wrapError(e, `list the schedule (${prefix})`);
     }
@@ -748,7 +750,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private async writeChunks(items: TxnItem[], what: string): Promise<BatchResult> {
     this.refuseDuplicateItems(items);
     let revision = '0';
-    const chunks = chunkItems(items, this.maxTxnOps);
+    const chunks = chunkItems(items, this.maxTxnOps, 0, this.maxTxnBytes);
     for (const chunk of chunks) {
       const res = await this.txn(
         chunk.flatMap((c) => c.compares),

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { FleetError } from '../errors.js';
 import { prefixEnd } from './keys.js';
+import { rangePrefix } from './range.js';
 
 /** A valid record as read from etcd, with where and when it was written. */
 export interface Stored<T> {
@@ -209,11 +210,8 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   private async list(): Promise<{ kvs: IKeyValue[]; revision: bigint }> {
     try {
-      const res = await this.src.client.kv.range({
-        key: Buffer.from(this.src.prefix),
-        range_end: prefixEnd(this.src.prefix),
-      });
-      return { kvs: res.kvs, revision: BigInt(res.header.revision) };
+      const res = await rangePrefix(this.src.client, this.src.prefix);
+      return { kvs: res.kvs, revision: BigInt(res.revision) };
     } catch (e) {
       throw this.src.wrapError(e, `list ${this.src.what} (${this.src.prefix})`);
     }

@@ -70,6 +70,35 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     expect((err as Error).name).to.equal('StaleFenceError');
   });
 
+  it("keeps transactions under etcd's request size and lists past gRPC's 4 MiB message limit", async () => {
+    const { reg } = registry(etcd.client, etcd.prefix);
+    // 80 units of ~60 KB: 4.8 MB in all; one transaction of them would exceed etcd's 1.5 MiB.
+    const big = (i: number) =>
+      `[Service]\nExecStart=/bin/true\nEnvironment=PAD=${String(i).repeat(60_000 / String(i).length)}\n`;
+    const inputs = Array.from({ length: 80 }, (_, i) => ({ name: `big${i}.service`, body: big(i + 1) }));
+    const r = await reg.submitUnits(inputs);
+    expect(r.created).to.have.length(80);
+    expect(r.transactions).to.be.at.least(5);
+    const listed = await reg.listUnits();
+    expect(listed.items).to.have.length(80);
+    expect(listed.items.map((i) => i.record.body).sort()).to.deep.equal(inputs.map((i) => i.body).sort());
+    // A single range of it all is too big for one gRPC message: that is why listings are paged.
+    // (On its own client: the failure opens that client's circuit breaker for a while.)
+    const whole = await caught(
+      etcd.newClient().kv.range({
+        key: Buffer.from(`${etcd.prefix}units/`),
+        range_end: Buffer.from(`${etcd.prefix}units0`),
+      }),
+    );
+    expect(String(whole)).to.match(/larger than max|RESOURCE_EXHAUSTED/i);
+    const stream = reg.watchUnits();
+    let puts = 0;
+    stream.on('put', () => puts++);
+    await stream.start();
+    await stream.stop();
+    expect(puts).to.equal(80);
+  });
+
   it('publishes 10,000 unit states on one lease in chunks', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     const lease = etcd.client.lease(30, { autoKeepAlive: false });

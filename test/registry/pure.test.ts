@@ -227,6 +227,25 @@ describe('lib/registry pure parts', () => {
       ).to.have.length(79);
     });
 
+    it('also cuts by bytes, and never splits an item', () => {
+      const fat = (n: number): TxnItem => ({ compares: [], ops: [putOp(`k${n}`, 'x'.repeat(400))] });
+      const chunks = chunkItems(
+        Array.from({ length: 10 }, (_, i) => fat(i)),
+        128,
+        0,
+        1000,
+      );
+      expect(chunks.map((c) => c.length)).to.deep.equal([2, 2, 2, 2, 2]);
+      expect(
+        chunkItems(
+          [fat(1), { compares: [], ops: [putOp('huge', 'x'.repeat(5000))] }, fat(2)],
+          128,
+          0,
+          1000,
+        ).map((c) => c.length),
+      ).to.deep.equal([1, 1, 1]);
+    });
+
     it('refuses an item too big for one transaction', () => {
       expect(() => chunkItems([item(129)], 128)).to.throw(RangeError);
     });
