@@ -17,7 +17,7 @@
  * the events of one watch response), 'disconnected', 'reconnected', 'warning' (a retried failure).
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchCreateRequest, IWatchResponse, Watcher } from 'etcd3';
 import type { FleetError } from '../errors.js';
 import { prefixEnd } from './keys.js';
 import { rangePrefix } from './range.js';
@@ -121,6 +121,8 @@ export interface StreamSource<T> {
 export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   private readonly cache = new Map<string, Stored<T>>();
   private position = -1n;
+  /** The highest revision seen in fragments of a response not yet complete. */
+  private pendingTop = -1n;
   private watcher: Watcher | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
@@ -272,17 +274,23 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       lease: kv.lease,
     };
     const prev = this.cache.get(key);
+    if (prev?.modRevision === item.modRevision) return; // already applied (a replayed fragment)
     this.cache.set(key, item);
     this.emit('put', { type: 'put', item, prev });
   }
 
   private openWatch(): void {
     if (this.stopped) return;
-    const w = this.src.client
+    this.pendingTop = -1n;
+    const builder = this.src.client
       .watch()
       .prefix(this.src.prefix)
-      .startRevision((this.position + 1n).toString())
-      .watcher();
+      .startRevision((this.position + 1n).toString());
+    // Let etcd split big responses (catching up after a disconnect can exceed gRPC's 4 MiB
+    // message, and would then fail forever). etcd3 1.1.2 has no builder method for this field of
+    // its request; onData holds the position until the last fragment.
+    (builder as unknown as { request: IWatchCreateRequest }).request.fragment = true;
+    const w = builder.watcher();
     this.watcher = w;
     // Every handler runs in the stream's queue, in arrival order, and never throws into etcd3.
     w.on('connected', (res: IWatchResponse) => void this.enqueue(() => this.onConnected(w, res)));
@@ -313,7 +321,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   private onData(w: Watcher, res: IWatchResponse): void {
     if (w !== this.watcher) return;
-    let top = this.position;
+    let top = this.pendingTop > this.position ? this.pendingTop : this.position;
     for (const ev of res.events) {
       const rev = BigInt(ev.kv.mod_revision);
       if (rev <= this.position) continue; // already reflected (a re-list or a replay covered it)
@@ -329,6 +337,13 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
         this.acceptPut(ev.kv, key);
       }
     }
+    if (res.fragment) {
+      // More of the same revision follows: do not move past it yet (a replay after a disconnect
+      // resends it whole; acceptPut drops what was already applied).
+      this.pendingTop = top;
+      return;
+    }
+    this.pendingTop = -1n;
     if (res.events.length === 0) {
       // A progress notification: etcd has sent everything up to this revision.
       const rev = BigInt(res.header.revision);

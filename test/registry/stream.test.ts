@@ -170,6 +170,36 @@ describe('lib/registry list-then-watch streams against a real etcd', function ()
     }
   });
 
+  it('catches up on more than 4 MiB of changes after a disconnect (watch responses fragmented)', async () => {
+    const { reg } = registry(etcd.client, etcd.prefix);
+    const g = gate();
+    const stream = reg.watchUnits({ backoff: g.backoff });
+    let puts = 0;
+    let disconnected = 0;
+    stream.on('put', () => puts++);
+    stream.on('disconnected', () => disconnected++);
+    await stream.start();
+    try {
+      await etcd.kill9AndRestart(() => until(() => disconnected === 1, 'the stream to notice etcd is gone'));
+      const pad = (i: number) => String(i).repeat(60_000 / String(i).length);
+      const writer = registry(etcd.newClient(), etcd.prefix).reg;
+      const r = await writer.submitUnits(
+        Array.from({ length: 100 }, (_, i) => ({
+          name: `big${i}.service`,
+          body: `[Service]\nExecStart=/bin/true\nEnvironment=PAD=${pad(i + 1)}\n`,
+        })),
+      );
+      expect(r.created).to.have.length(100);
+      g.open();
+      await until(() => puts === 100, '100 big units', 15000);
+      await new Promise((res) => setTimeout(res, 200));
+      expect(puts).to.equal(100);
+      expect(disconnected).to.equal(1);
+    } finally {
+      await stream.stop();
+    }
+  });
+
   it('re-lists after a compaction past its revision and emits only the difference', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     for (const n of ['a', 'b', 'c']) await reg.submitUnit({ name: `${n}.service`, body: body(n) });
