@@ -218,6 +218,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /**
    * Create-only for many units, chunked into transactions of at most maxTxnOps-1 units. Each unit is
    * created if absent (an etcd nested transaction per unit); existing ones are reported, untouched.
+   * If a transaction fails, the earlier ones stay applied: submitting the same batch again reports
+   * those units as existing.
    */
   async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
     const recs = inputs.map((i) => this.newUnitRecord(i));
