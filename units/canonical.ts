@@ -25,10 +25,10 @@ import { type ParsedUnit, type UnitOption } from './types.js';
 const BOM = '\ufeff';
 
 function optionLine(o: UnitOption): string {
-  let line = `${o.name}=${o.value}`;
-  const trailing = /\\+$/.exec(line);
-  if (trailing && trailing[0].length % 2 === 1) line += ' ';
-  return line;
+  const line = `${o.name}=${o.value}`;
+  let run = 0;
+  while (run < line.length && line[line.length - 1 - run] === '\\') run++;
+  return run % 2 === 1 ? `${line} ` : line;
 }
 
 /** The canonical text of `unit` (see the module comment). */

@@ -16,6 +16,8 @@ export type UnitParseErrorCode =
   | 'invalid-utf8'
   /** A line starts with `[` but does not end with `]`. */
   | 'invalid-section-header'
+  /** A section name holds a control character, a quote or a backslash. */
+  | 'bad-section-name'
   /** A bug in fleet-ts: the parser failed unexpectedly. Never expected; reported instead of thrown. */
   | 'internal';
 

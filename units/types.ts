@@ -12,6 +12,11 @@ export interface UnitOption {
   name: string;
   value: string;
   line: number;
+  /**
+   * Set only for an assignment continued over several lines: its LAST physical line, the one
+   * systemd 252 names in its messages about the assignment.
+   */
+  systemdLine?: number;
 }
 
 /** A line systemd would ignore with a warning (it does not refuse the file). */

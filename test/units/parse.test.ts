@@ -14,6 +14,7 @@ import {
   type ParseOptions,
 } from '../../units/parse.js';
 import { type ParsedUnit } from '../../units/types.js';
+import { unitHash } from '../../units/canonical.js';
 
 type Opt = [section: string, name: string, value: string, line: number];
 type Warn = [line: number, code: string, systemdLine?: number];
@@ -243,6 +244,22 @@ const rows: Row[] = [
       ['', 'c', '3', 7],
     ],
     warnings: [],
+  },
+  {
+    rule: 'a section name with a quote, a backslash or a control character refuses the file',
+    input: '[Unit]\nA=1\n[X-"q"]\n',
+    error: { code: 'bad-section-name', line: 3 },
+  },
+  ...["'", '\\', '\t', '\v', '\x01', '\x7f'].map((c): Row => ({
+    rule: `a section name holding ${JSON.stringify(c)} refuses the file`,
+    input: `[Unit]\n[X-a${c}b]\n`,
+    error: { code: 'bad-section-name', line: 2 },
+  })),
+  {
+    rule: 'a section name may hold non-ASCII letters, blanks, %, ;, # and =',
+    input: '[X-é€ %;#=b]\nfoo=1\n',
+    sections: ['X-é€ %;#=b'],
+    options: [['X-é€ %;#=b', 'foo', '1', 2]],
   },
   {
     rule: 'with a unit type, an unknown section is warned about and an X- section is silent',
@@ -482,4 +499,27 @@ describe('units/values: lastValue and listValues', () => {
     expect(listValues(v, 'Unit', 'After')).to.deep.equal(['a', 'b c']);
     expect(listValues(unit('[Unit]\nAfter=a\nAfter=\n'), 'Unit', 'After')).to.deep.equal([]);
   });
+});
+
+describe('units: pathological input stays fast (linear time)', () => {
+  const M = 1000 * 1000;
+  const cases: [string, string][] = [
+    [
+      'a long run of blanks inside a value and a key',
+      `[Unit]\nA=x${' '.repeat(M / 2)}y\nB${' \t'.repeat(M / 4)}C=1\n`,
+    ],
+    ['a long run of backslashes', `[Unit]\nA=${'\\'.repeat(M - 20)}x\n`],
+    ['a long continued line', `[Unit]\nA=${'a \\\n'.repeat(M / 5)}end\n`],
+    ['many short lines', `[Unit]\n${'A=1\n# c\n'.repeat(M / 8)}`],
+    ['many sections', '[S]\nA=1\n'.repeat(M / 8)],
+  ];
+  for (const [what, text] of cases) {
+    it(`${what}: parse and hash 1 MB in well under a second`, () => {
+      const start = performance.now();
+      const r = parseUnitFile(text, { maxBytes: Infinity });
+      expect(r.ok).to.equal(true);
+      if (r.ok) expect(unitHash(r.unit)).to.have.length(64);
+      expect(performance.now() - start).to.be.lessThan(1500);
+    });
+  }
 });
