@@ -1,14 +1,15 @@
 /**
  * Reading a whole prefix in pages, all at one revision: a single range response over a big prefix
- * can exceed gRPC's 4 MiB message limit (10,000 unit files do). The first page fixes the revision;
+ * can exceed the client's gRPC message limit. The first page fixes the revision;
  * the others read at that revision, so the result is one consistent snapshot.
  */
 import { GRPCResourceExhastedError, type Etcd3, type IKeyValue } from 'etcd3';
 import { prefixEnd } from './keys.js';
 import { MAX_VALUE_BYTES } from './records.js';
+import { MAX_RECEIVE_BYTES } from '../etcd-client.js';
 
-/** Keys per page: MAX_VALUE_BYTES each stay well within gRPC's 4 MiB message. */
-export const DEFAULT_PAGE_SIZE = Math.floor((3 * 1024 * 1024) / MAX_VALUE_BYTES);
+/** Keys per page: even at MAX_VALUE_BYTES each, a page stays within the client's receive limit. */
+export const DEFAULT_PAGE_SIZE = Math.floor((MAX_RECEIVE_BYTES * 0.75) / MAX_VALUE_BYTES);
 
 export interface RangeOptions {
   keysOnly?: boolean;
