@@ -9,7 +9,15 @@
  * and from the fleet-lab CLI (main.ts), where each command opens the cluster from its state file.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -394,6 +402,7 @@ export class Lab {
       this.save();
     });
     m.pid1 = booted.pid1;
+    m.mntNs = readlinkSync(`/proc/${booted.pid1.pid}/ns/mnt`);
     this.save();
     try {
       await attachMachine(network.bridge, m.veth, booted.pid1.pid, m.ip);
@@ -612,19 +621,70 @@ async function statusOf(st: LabState): Promise<LabStatus> {
   };
 }
 
-/** Powers a machine off: SIGRTMIN+4 to its PID 1, SIGKILL (the whole PID namespace) after graceMs. */
+/**
+ * Powers a machine off: SIGRTMIN+4 to its PID 1, SIGKILL (the whole PID namespace) after graceMs;
+ * graceMs 0: SIGKILL at once (down: everything the machine had is on tmpfs and goes anyway).
+ * Done once `unshare` has reaped PID 1 and exited: a PID 1 that got SIGKILL may still be exiting
+ * (the kernel waits for every process of its namespace to be reaped first).
+ */
 async function stopMachine(m: MachineRecord, graceMs: number): Promise<void> {
   if (m.pid1 && refAlive(m.pid1)) {
-    signalRef(m.pid1, SIGRTMIN_4);
-    if (!(await waitGone(m.pid1, graceMs))) {
+    if (graceMs > 0) {
+      signalRef(m.pid1, SIGRTMIN_4);
+      if (!(await waitGone(m.pid1, graceMs, () => continueJoiners(m)))) signalRef(m.pid1, 'SIGKILL');
+    } else {
       signalRef(m.pid1, 'SIGKILL');
-      await waitGone(m.pid1, 5000);
     }
   }
-  // unshare exits with its child; kill it only if it lingers.
-  if (m.launcher && !(await waitGone(m.launcher, 3000))) {
-    signalRef(m.launcher, 'SIGKILL');
-    await waitGone(m.launcher, 3000);
+  if (m.launcher && !(await waitGone(m.launcher, 15000, () => continueJoiners(m)))) {
+    throw new LabError(
+      `machine ${m.name}: unshare (PID ${m.launcher.pid}) has not exited: ${procInfo(m.launcher.pid)}; PID 1: ${m.pid1 ? procInfo(m.pid1.pid) : 'unknown'}`,
+    );
+  }
+  if (m.pid1 && !(await waitGone(m.pid1, 5000))) {
+    throw new LabError(`machine ${m.name}: PID 1 (${m.pid1.pid}) does not stop: ${procInfo(m.pid1.pid)}`);
+  }
+}
+
+/**
+ * systemd-shutdown SIGSTOPs every process of the machine before killing them. A command run by
+ * `exec` is such a process, and its `nsenter` parent on the host then stops itself too, waiting
+ * for a SIGCONT nobody sends; it never reaps its killed child, so the kernel never lets the
+ * machine's PID 1 finish exiting. Continue the stopped processes that joined the machine's mount
+ * namespace (only those: found by namespace, never by name).
+ */
+function continueJoiners(m: MachineRecord): void {
+  if (!m.mntNs) return;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/mnt`) !== m.mntNs) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T')
+        process.kill(Number(entry), 'SIGCONT');
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+}
+
+/** State and wait channel of a process, for error messages. */
+function procInfo(pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .filter((l) => /^(Name|State):/.test(l))
+      .join(' ')
+      .replace(/\s+/g, ' ');
+    let wchan = '';
+    try {
+      wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8');
+    } catch {
+      // not readable
+    }
+    return `${status}${wchan ? ` wchan ${wchan}` : ''}`;
+  } catch {
+    return 'gone';
   }
 }
 
@@ -678,7 +738,11 @@ async function teardown(st: LabState, log: (line: string) => void = () => undefi
   await Promise.all(
     st.machines.map((m) =>
       step(`machine ${m.name}`, async () => {
-        await stopMachine(m, 5000);
+        try {
+          await stopMachine(m, 0);
+        } catch (e) {
+          problems.push(`machine ${m.name}: ${(e as Error).message}`);
+        }
         let left = cgroupProcs(m.cgroup);
         if (left.length > 0 && existsSync(join(m.cgroup, 'cgroup.kill'))) {
           // Only processes in the machine's own cgroup (e.g. an `exec` still running inside).
@@ -689,7 +753,6 @@ async function teardown(st: LabState, log: (line: string) => void = () => undefi
           }
         }
         if (left.length > 0) throw new LabError(`processes ${left.join(' ')} still in ${m.cgroup}`);
-        if (m.pid1 && refAlive(m.pid1)) throw new LabError(`PID 1 (${m.pid1.pid}) does not stop`);
         log(`${m.name}: stopped`);
       }),
     ),

@@ -112,11 +112,16 @@ export function signalRef(ref: ProcRef, sig: NodeJS.Signals | number): boolean {
   }
 }
 
-/** Waits until the recorded process is gone (or a zombie); false on timeout. */
-export async function waitGone(ref: ProcRef, timeoutMs: number): Promise<boolean> {
+/** Waits until the recorded process is gone (or a zombie); false on timeout. Calls meanwhile() every ~200 ms. */
+export async function waitGone(ref: ProcRef, timeoutMs: number, meanwhile?: () => void): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
+  let next = Date.now() + 200;
   while (refAlive(ref)) {
     if (Date.now() >= deadline) return false;
+    if (meanwhile && Date.now() >= next) {
+      meanwhile();
+      next = Date.now() + 200;
+    }
     await sleep(25);
   }
   return true;

@@ -42,6 +42,8 @@ export interface MachineRecord {
   launcher?: ProcRef;
   /** The machine's PID 1 (systemd), as seen from the host. */
   pid1?: ProcRef;
+  /** Its mount namespace (e.g. "mnt:[4026532301]"), to find processes that joined it. */
+  mntNs?: string;
   /** Set by poweroff. */
   poweredOff?: boolean;
   /** Set by cut, cleared by heal. */
