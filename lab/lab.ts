@@ -55,7 +55,7 @@ import {
   type MachineSpec,
 } from './machine.js';
 import { preflight } from './preflight.js';
-import { refAlive, signalRef, waitGone, type RunResult } from './proc.js';
+import { childPids, procRef, refAlive, signalRef, waitGone, type RunResult } from './proc.js';
 import {
   STATE_VERSION,
   checkClusterName,
@@ -628,6 +628,12 @@ async function statusOf(st: LabState): Promise<LabStatus> {
  * (the kernel waits for every process of its namespace to be reaped first).
  */
 async function stopMachine(m: MachineRecord, graceMs: number): Promise<void> {
+  if (!m.pid1 && m.launcher && refAlive(m.launcher)) {
+    // `up` died between starting the machine and recording its PID 1: the launcher's child is it.
+    const child = childPids(m.launcher.pid)[0];
+    const ref = child === undefined ? undefined : procRef(child);
+    if (ref) m.pid1 = ref;
+  }
   if (m.pid1 && refAlive(m.pid1)) {
     if (graceMs > 0) {
       signalRef(m.pid1, SIGRTMIN_4);

@@ -1,6 +1,6 @@
 /** What the lab tests check after `down`: nothing of a cluster is left on the host. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { refAlive } from '../../lab/proc.js';
 import type { LabState } from '../../lab/state.js';
 
@@ -22,6 +22,17 @@ export function leftovers(st: LabState): string[] {
   const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout;
   const names = [st.network?.bridge, ...st.machines.map((m) => m.veth)].filter((n): n is string => !!n);
   for (const n of names) if (new RegExp(`^\\d+: ${n}[:@]`, 'm').test(links)) left.push(`link ${n}`);
+  // The machines' mounts live in their own mount namespaces: none of them may still exist.
+  const nss = new Set(st.machines.map((m) => m.mntNs).filter((n): n is string => !!n));
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ns = readlinkSync(`/proc/${entry}/ns/mnt`);
+      if (nss.has(ns)) left.push(`process ${entry} in a machine's mount namespace ${ns}`);
+    } catch {
+      // gone
+    }
+  }
   for (const f of [st.dir, st.network?.claim, st.cgroupRoot, ...st.machines.map((m) => m.cgroup)]) {
     if (f && existsSync(f)) left.push(`file ${f}`);
   }
