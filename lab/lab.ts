@@ -91,6 +91,11 @@ export interface LabUpOptions {
    * dist/fleetd/main.js. true without it is an error.
    */
   fleetd?: boolean;
+  /**
+   * The script fleetd.service runs instead of the checkout's fleetd (tests of the hook, other
+   * builds). Must be inside the checkout: that is what the machines see.
+   */
+  fleetdEntry?: string;
   /** How long to wait for every machine's systemd (default 30 s). */
   bootTimeoutMs?: number;
   /** Progress lines (the CLI prints them on stderr). */
@@ -249,7 +254,12 @@ export class Lab {
     const agentTtl = opts.agentTtl ?? 30;
     if (!(agentTtl > 0))
       throw new LabError(`cluster "${name}": --agent-ttl must be a positive number of seconds`);
-    const entry = fleetdEntry(REPO_ROOT);
+    if (opts.fleetdEntry !== undefined && !opts.fleetdEntry.startsWith(`${REPO_ROOT}/`)) {
+      throw new LabError(
+        `cluster "${name}": fleetdEntry ${opts.fleetdEntry} is outside the checkout ${REPO_ROOT}, which is all the machines see`,
+      );
+    }
+    const entry = opts.fleetdEntry ?? fleetdEntry(REPO_ROOT);
     if (opts.fleetd === true && entry === undefined) {
       throw new LabError(
         `cluster "${name}": fleetd requested but ${REPO_ROOT}/dist/fleetd/main.js does not exist; build it first`,
@@ -774,7 +784,7 @@ async function teardown(st: LabState, log: (line: string) => void = () => undefi
   await Promise.all(
     st.etcd.map((m) =>
       step(`etcd member ${m.name}`, async () => {
-        await adoptMember(m).stop();
+        await adoptMember(m).kill9(); // its data dir goes too: no need to wait for a clean stop
         if (m.proc && refAlive(m.proc)) throw new LabError(`etcd PID ${m.proc.pid} does not stop`);
       }),
     ),
