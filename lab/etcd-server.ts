@@ -245,7 +245,13 @@ export class EtcdServer {
   private async launch(waitHealthy: boolean): Promise<void> {
     // /health of another etcd on a taken port would look like ours: refuse up front.
     for (const port of [this.clientPort, this.peerPort]) {
-      if (!(await portIsFree(this.host, port))) {
+      // Just after a kill, a client's connection may hold the port for a moment: retry briefly.
+      let free = await portIsFree(this.host, port);
+      for (let i = 0; i < 10 && !free; i++) {
+        await sleep(100);
+        free = await portIsFree(this.host, port);
+      }
+      if (!free) {
         throw new EtcdServerError(
           `cannot start etcd on ${this.host}:${port}: the port is taken; pick another or stop its owner`,
         );

@@ -44,10 +44,15 @@ export function preflight(what = 'fleet-lab'): { cgroup2: string } {
   ];
   for (const [cmd, pkg] of tools)
     if (!onPath(cmd)) problems.push(`${cmd} is missing (Debian package ${pkg})`);
-  try {
-    accessSync(SYSTEMD, constants.X_OK);
-  } catch {
-    problems.push(`${SYSTEMD} is missing (Debian package systemd)`);
+  for (const [file, pkg] of [
+    [SYSTEMD, 'systemd'],
+    ['/usr/bin/dbus-daemon', 'dbus-daemon'],
+  ] as const) {
+    try {
+      accessSync(file, constants.X_OK);
+    } catch {
+      problems.push(`${file} is missing (Debian package ${pkg})`);
+    }
   }
   const fs = readFileSync('/proc/filesystems', 'utf8');
   if (!/\toverlay$/m.test(fs)) problems.push('the kernel has no overlayfs (modprobe overlay)');
