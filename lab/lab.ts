@@ -370,8 +370,14 @@ export class Lab {
     }
     this.save();
     const units = withFleetd ? ['fleetd.service'] : [];
-    await Promise.all(st.machines.map((m) => this.bootOne(m, entry, withFleetd)));
-    await etcdUp;
+    // Let every start finish (or fail) before reporting a failure, so that the teardown that
+    // follows sees every process that was started.
+    const started = await Promise.allSettled([
+      ...st.machines.map((m) => this.bootOne(m, entry, withFleetd)),
+      etcdUp,
+    ]);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await Promise.all(
       st.machines.map(async (m) => {
         if (!m.pid1) throw new MachineError(st.name, m.name, `machine ${m.name} has no PID 1`);

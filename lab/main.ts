@@ -86,6 +86,12 @@ const cli = yargs(hideBin(process.argv))
         const [m, md] = parseMetadataFlag(String(flag));
         metadata[m] = { ...metadata[m], ...md };
       }
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(sig, () => {
+          progress(`interrupted (${sig}); \`fleet-lab down --name ${argv.name}\` removes what was made`);
+          process.exit(130);
+        });
+      }
       const started = Date.now();
       const lab = await Lab.up({
         name: argv.name,
