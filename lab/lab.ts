@@ -9,59 +9,37 @@
  * and from the fleet-lab CLI (main.ts), where each command opens the cluster from its state file.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   adoptMember,
   clientUrl,
   etcdLeader,
-  memberHealthy,
   pickPorts,
   startEtcdCluster,
   toMemberRecord,
 } from './etcd-cluster.js';
 import { LabError, LabStateError, MachineError } from './errors.js';
+import { fleetConf, fleetdEntry, fleetdUnit } from './machine-config.js';
+import { execArgv, execIn, netReady, startMachine, waitRunning, type MachineSpec } from './machine.js';
 import {
   attachMachine,
   bridgeName,
   claimSubnet,
   createBridge,
-  deleteLink,
   healMachineLink,
-  linkExists,
-  linkIsUp,
   machineIp,
-  releaseSubnet,
   setLinkUp,
   vethName,
 } from './network.js';
-import {
-  SIGRTMIN_4,
-  execArgv,
-  execIn,
-  netReady,
-  removeCgroup,
-  startMachine,
-  waitRunning,
-  type MachineSpec,
-} from './machine.js';
 import { preflight } from './preflight.js';
-import { childPids, procRef, refAlive, signalRef, waitGone, type RunResult } from './proc.js';
+import { refAlive, type RunResult } from './proc.js';
 import {
   STATE_VERSION,
   checkClusterName,
   claimClusterDir,
   clusterDir,
-  labRoot,
   listClusters,
   readState,
   statePath,
@@ -69,6 +47,11 @@ import {
   type LabState,
   type MachineRecord,
 } from './state.js';
+import { exportLine, statusOf, type LabStatus } from './status.js';
+import { removeClusterDir, stopMachine, teardown } from './teardown.js';
+
+export { parseMetadataFlag } from './machine-config.js';
+export type { EtcdMemberStatus, LabStatus, MachineStatus } from './status.js';
 
 export const DEFAULT_CLUSTER = 'default';
 
@@ -100,101 +83,6 @@ export interface LabUpOptions {
   bootTimeoutMs?: number;
   /** Progress lines (the CLI prints them on stderr). */
   log?: (line: string) => void;
-}
-
-export interface MachineStatus {
-  name: string;
-  ip: string;
-  pid1?: number;
-  /** systemd's state (running, degraded, ...), "off" after poweroff, "gone" if PID 1 died. */
-  systemd: string;
-  /** Network link of the machine: up, or down (cut). */
-  link: 'up' | 'down' | 'missing';
-  /** fleetd.service's state, or "none" when the machine has no fleetd. */
-  fleetd: string;
-  metadata: Record<string, string>;
-}
-
-export interface EtcdMemberStatus {
-  name: string;
-  endpoint: string;
-  pid?: number;
-  healthy: boolean;
-  leader: boolean;
-}
-
-export interface LabStatus {
-  name: string;
-  phase: string;
-  bridge?: string;
-  subnet?: string;
-  exportLine: string;
-  etcd: EtcdMemberStatus[];
-  machines: MachineStatus[];
-}
-
-/** `mI:k=v,k=v` (the --metadata flag) -> [machine, metadata]. */
-export function parseMetadataFlag(flag: string): [string, Record<string, string>] {
-  const m = /^(m[1-9][0-9]*):(.*)$/.exec(flag);
-  if (!m || m[1] === undefined || m[2] === undefined) {
-    throw new LabError(
-      `--metadata "${flag}": expected mI:key=value[,key=value...], e.g. m2:region=eu,disk=ssd`,
-    );
-  }
-  const md: Record<string, string> = {};
-  for (const pair of m[2].split(',')) {
-    const [k, ...v] = pair.split('=');
-    if (!k || v.length === 0 || !/^[A-Za-z0-9_.-]+$/.test(k)) {
-      throw new LabError(`--metadata "${flag}": "${pair}" is not key=value (keys: letters, digits, _ . -)`);
-    }
-    md[k] = v.join('=');
-  }
-  return [m[1], md];
-}
-
-function fleetConf(state: LabState, m: MachineRecord): string {
-  const endpoints = state.etcd.map(clientUrl).join(',');
-  const metadata = Object.entries(m.metadata)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-  return [
-    `# Written by fleet-lab for machine ${m.name} of cluster ${state.name}.`,
-    `etcd_servers="${endpoints}"`,
-    `metadata="${metadata}"`,
-    `agent_ttl="${state.agentTtl}s"`,
-    `public_ip="${m.ip}"`,
-    '',
-  ].join('\n');
-}
-
-function fleetdEntry(repo: string): string | undefined {
-  if (!existsSync(join(repo, 'dist/fleetd/main.js'))) return undefined;
-  const bin = join(repo, 'bin/fleetd.js');
-  return existsSync(bin) ? bin : join(repo, 'dist/fleetd/main.js');
-}
-
-/**
- * fleetd as users run it: a systemd service of the machine, reading /etc/fleet/fleet.conf, run
- * from the host's checkout (bind-mounted read-only). No Restart=: `fleet-lab kill` is a crash
- * that stays, as in fleet's functional tests (`fleet-lab exec mI -- systemctl start fleetd`).
- */
-function fleetdUnit(repo: string, entry: string): string {
-  return [
-    '# Written by fleet-lab.',
-    '[Unit]',
-    'Description=fleet-ts daemon (fleetd)',
-    'Wants=dbus.socket',
-    'After=dbus.socket network.target',
-    '',
-    '[Service]',
-    `ExecStart=${process.execPath} ${entry}`,
-    `WorkingDirectory=${repo}`,
-    'Environment=FLEET_CONFIG=/etc/fleet/fleet.conf',
-    '',
-    '[Install]',
-    'WantedBy=basic.target',
-    '',
-  ].join('\n');
 }
 
 export class Lab {
@@ -584,245 +472,4 @@ export class Lab {
     }
     await teardown(readState(name), log);
   }
-}
-
-export function exportLine(st: LabState): string {
-  const eps = st.etcd.map(clientUrl);
-  return `export FLEETCTL_ENDPOINT=${eps[0] ?? ''} FLEETCTL_DRIVER=etcd ETCDCTL_API=3 ETCDCTL_ENDPOINTS=${eps.join(',')}`;
-}
-
-async function statusOf(st: LabState): Promise<LabStatus> {
-  const leader = await etcdLeader(st.etcd);
-  const etcd = await Promise.all(
-    st.etcd.map(async (m) => ({
-      name: m.name,
-      endpoint: clientUrl(m),
-      ...(m.proc && refAlive(m.proc) ? { pid: m.proc.pid } : {}),
-      healthy: await memberHealthy(m),
-      leader: m.name === leader,
-    })),
-  );
-  const machines = await Promise.all(
-    st.machines.map(async (m): Promise<MachineStatus> => {
-      const alive = !m.poweredOff && m.pid1 !== undefined && refAlive(m.pid1);
-      let systemd = m.poweredOff ? 'off' : 'gone';
-      let fleetd = m.fleetd ? 'unknown' : 'none';
-      if (alive && m.pid1) {
-        const r = await execIn(m.pid1.pid, ['systemctl', 'is-system-running'], 5000);
-        systemd = r.stdout.trim() || 'no answer';
-        if (m.fleetd)
-          fleetd = (
-            await execIn(m.pid1.pid, ['systemctl', 'is-active', 'fleetd.service'], 5000)
-          ).stdout.trim();
-      }
-      const up = await linkIsUp(m.veth);
-      return {
-        name: m.name,
-        ip: m.ip,
-        ...(alive && m.pid1 ? { pid1: m.pid1.pid } : {}),
-        systemd,
-        link: up === undefined ? 'missing' : up ? 'up' : 'down',
-        fleetd,
-        metadata: m.metadata,
-      };
-    }),
-  );
-  return {
-    name: st.name,
-    phase: st.phase,
-    ...(st.network ? { bridge: st.network.bridge, subnet: `${st.network.subnet}.0/24` } : {}),
-    exportLine: exportLine(st),
-    etcd,
-    machines,
-  };
-}
-
-/**
- * Powers a machine off: SIGRTMIN+4 to its PID 1, SIGKILL (the whole PID namespace) after graceMs;
- * graceMs 0: SIGKILL at once (down: everything the machine had is on tmpfs and goes anyway).
- * Done once `unshare` has reaped PID 1 and exited: a PID 1 that got SIGKILL may still be exiting
- * (the kernel waits for every process of its namespace to be reaped first).
- */
-async function stopMachine(m: MachineRecord, graceMs: number): Promise<void> {
-  if (!m.pid1 && m.launcher && refAlive(m.launcher)) {
-    // `up` died between starting the machine and recording its PID 1: the launcher's child is it.
-    const child = childPids(m.launcher.pid)[0];
-    const ref = child === undefined ? undefined : procRef(child);
-    if (ref) m.pid1 = ref;
-  }
-  if (m.pid1 && refAlive(m.pid1)) {
-    if (graceMs > 0) {
-      signalRef(m.pid1, SIGRTMIN_4);
-      if (!(await waitGone(m.pid1, graceMs, () => continueJoiners(m)))) signalRef(m.pid1, 'SIGKILL');
-    } else {
-      signalRef(m.pid1, 'SIGKILL');
-    }
-  }
-  if (m.launcher && !(await waitGone(m.launcher, 15000, () => continueJoiners(m)))) {
-    throw new LabError(
-      `machine ${m.name}: unshare (PID ${m.launcher.pid}) has not exited: ${procInfo(m.launcher.pid)}; PID 1: ${m.pid1 ? procInfo(m.pid1.pid) : 'unknown'}`,
-    );
-  }
-  if (m.pid1 && !(await waitGone(m.pid1, 5000))) {
-    throw new LabError(`machine ${m.name}: PID 1 (${m.pid1.pid}) does not stop: ${procInfo(m.pid1.pid)}`);
-  }
-}
-
-/**
- * systemd-shutdown SIGSTOPs every process of the machine before killing them. A command run by
- * `exec` is such a process, and its `nsenter` parent on the host then stops itself too, waiting
- * for a SIGCONT nobody sends; it never reaps its killed child, so the kernel never lets the
- * machine's PID 1 finish exiting. Continue the stopped processes that joined the machine's mount
- * namespace (only those: found by namespace, never by name).
- */
-function continueJoiners(m: MachineRecord): void {
-  if (!m.mntNs) return;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readlinkSync(`/proc/${entry}/ns/mnt`) !== m.mntNs) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T')
-        process.kill(Number(entry), 'SIGCONT');
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-}
-
-/** State and wait channel of a process, for error messages. */
-function procInfo(pid: number): string {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      .split('\n')
-      .filter((l) => /^(Name|State):/.test(l))
-      .join(' ')
-      .replace(/\s+/g, ' ');
-    let wchan = '';
-    try {
-      wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8');
-    } catch {
-      // not readable
-    }
-    return `${status}${wchan ? ` wchan ${wchan}` : ''}`;
-  } catch {
-    return 'gone';
-  }
-}
-
-function cgroupProcs(dir: string): number[] {
-  const out: number[] = [];
-  const walk = (d: string): void => {
-    try {
-      const text = readFileSync(join(d, 'cgroup.procs'), 'utf8').trim();
-      if (text) out.push(...text.split('\n').map(Number));
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
-    } catch {
-      // gone
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
-}
-
-function removeClusterDir(name: string, dir: string): void {
-  const mounts = mountsUnder(dir);
-  if (mounts.length > 0) {
-    throw new LabStateError(
-      name,
-      `cluster "${name}": ${mounts.join(', ')} still mounted on the host; not removing ${dir}`,
-    );
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/**
- * Removes everything the state records, in order: machines (PID 1 by PID, then any process left
- * in their cgroups), links and bridge, etcd members, cgroups, the subnet claim, the directory.
- * Each step runs even if an earlier one failed; the state is kept if anything is left.
- */
-async function teardown(st: LabState, log: (line: string) => void = () => undefined): Promise<void> {
-  const problems: string[] = [];
-  const step = async (what: string, f: () => Promise<void> | void): Promise<void> => {
-    try {
-      await f();
-    } catch (e) {
-      problems.push(`${what}: ${(e as Error).message}`);
-    }
-  };
-  await Promise.all(
-    st.machines.map((m) =>
-      step(`machine ${m.name}`, async () => {
-        try {
-          await stopMachine(m, 0);
-        } catch (e) {
-          problems.push(`machine ${m.name}: ${(e as Error).message}`);
-        }
-        let left = cgroupProcs(m.cgroup);
-        if (left.length > 0 && existsSync(join(m.cgroup, 'cgroup.kill'))) {
-          // Only processes in the machine's own cgroup (e.g. an `exec` still running inside).
-          writeFileSync(join(m.cgroup, 'cgroup.kill'), '1');
-          const deadline = Date.now() + 3000;
-          while ((left = cgroupProcs(m.cgroup)).length > 0 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 25));
-          }
-        }
-        if (left.length > 0) throw new LabError(`processes ${left.join(' ')} still in ${m.cgroup}`);
-        log(`${m.name}: stopped`);
-      }),
-    ),
-  );
-  for (const m of st.machines) await step(`link ${m.veth}`, () => deleteLink(m.veth));
-  if (st.network?.bridge) {
-    const bridge = st.network.bridge;
-    await step(`bridge ${bridge}`, async () => {
-      // Only a bridge this cluster created: a name clash with another owner is never deleted.
-      if (st.network?.bridgeCreated && (await linkExists(bridge))) await deleteLink(bridge);
-    });
-  }
-  await Promise.all(
-    st.etcd.map((m) =>
-      step(`etcd member ${m.name}`, async () => {
-        await adoptMember(m).kill9(); // its data dir goes too: no need to wait for a clean stop
-        if (m.proc && refAlive(m.proc)) throw new LabError(`etcd PID ${m.proc.pid} does not stop`);
-      }),
-    ),
-  );
-  for (const m of st.machines) await step(`cgroup ${m.cgroup}`, () => removeCgroup(m.cgroup));
-  if (st.cgroupRoot) {
-    const root = st.cgroupRoot;
-    await step(`cgroup ${root}`, () => {
-      removeCgroup(root);
-      try {
-        rmdirSync(join(root, '..')); // the shared fleet-lab cgroup, if no other cluster uses it
-      } catch {
-        // other clusters are up
-      }
-    });
-  }
-  if (st.network?.claim) {
-    const claim = st.network.claim;
-    await step(`subnet claim ${claim}`, () => releaseSubnet(claim));
-  }
-  if (problems.length > 0) {
-    throw new LabError(
-      `cluster "${st.name}": down left things behind: ${problems.join('; ')}; state kept in ${statePath(st.name)}, run \`fleet-lab down --name ${st.name}\` again`,
-    );
-  }
-  removeClusterDir(st.name, st.dir);
-  for (const d of [join(labRoot(), '.net'), labRoot()]) {
-    try {
-      rmdirSync(d); // only when no other cluster is left
-    } catch {
-      // in use
-    }
-  }
-  log(`cluster ${st.name}: down`);
 }
