@@ -22,7 +22,15 @@ import {
 } from './etcd-cluster.js';
 import { LabError, LabStateError, MachineError } from './errors.js';
 import { fleetConf, fleetdEntry, fleetdUnit } from './machine-config.js';
-import { execArgv, execIn, netReady, startMachine, waitRunning, type MachineSpec } from './machine.js';
+import {
+  execArgv,
+  execIn,
+  extraReadOnlyBinds,
+  netReady,
+  startMachine,
+  waitRunning,
+  type MachineSpec,
+} from './machine.js';
 import {
   attachMachine,
   bridgeName,
@@ -297,6 +305,7 @@ export class Lab {
       dir: m.dir,
       machineId: m.machineId,
       repo: st.repo,
+      readOnlyBinds: extraReadOnlyBinds(st.repo),
       cgroup: m.cgroup,
       files,
       enable,

@@ -18,6 +18,8 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
+  statSync,
   rmdirSync,
   symlinkSync,
   writeFileSync,
@@ -58,6 +60,8 @@ export interface MachineSpec {
   machineId: string;
   /** The project checkout, bind-mounted read-only at the same path. */
   repo: string;
+  /** More host directories to bind read-only at the same path (e.g. node's, if not on /'s file system). */
+  readOnlyBinds?: string[];
   /** cgroup v2 directory for the machine (created by boot, removed by removeCgroup). */
   cgroup: string;
   /** Files to write into the machine's root before boot: relative path -> content. */
@@ -70,6 +74,17 @@ export interface MachineSpec {
 
 function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Host directories the machines need that the overlay of / does not show: the directory holding
+ * node (for fleetd.service) when it lives on another file system than /.
+ */
+export function extraReadOnlyBinds(repo: string): string[] {
+  const node = realpathSync(process.execPath);
+  const prefix = dirname(dirname(node));
+  if (statSync(node).dev === statSync('/').dev || prefix.startsWith(`${repo}/`) || prefix === '/') return [];
+  return [prefix];
 }
 
 /** The boot script: run by `unshare` as PID 1 of the machine's new namespaces. */
@@ -114,9 +129,11 @@ ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
 mount -n -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$R/run"
 mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/tmp"
-mkdir -p "$R$REPO"
-mount -n --bind "$REPO" "$R$REPO"
-mount -n -o remount,bind,ro "$R$REPO"
+for d in "$REPO"${(spec.readOnlyBinds ?? []).map((d) => ' ' + shq(d)).join('')}; do
+  mkdir -p "$R$d"
+  mount -n --bind "$d" "$R$d"
+  mount -n -o remount,bind,ro "$R$d"
+done
 # The machine's own files (machine-id, hostname, fleet.conf, units, masks), into the overlay.
 rm -rf "$R/etc/systemd/system/timers.target.wants"
 cp -a "$M/inject/." "$R/"

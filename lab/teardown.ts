@@ -35,8 +35,18 @@ export async function stopMachine(m: MachineRecord, graceMs: number): Promise<vo
   }
   if (m.pid1 && refAlive(m.pid1)) {
     if (graceMs > 0) {
-      signalRef(m.pid1, SIGRTMIN_4);
-      if (!(await waitGone(m.pid1, graceMs, () => continueJoiners(m)))) signalRef(m.pid1, 'SIGKILL');
+      const pid1 = m.pid1;
+      signalRef(pid1, SIGRTMIN_4);
+      // Once systemd has stopped every unit it re-executes as systemd-shutdown, whose last wait
+      // for processes it did not start (an `exec`'s command) can last until its own timeout:
+      // give it a second, then end it (what is left is tmpfs, gone anyway).
+      let finalSince: number | undefined;
+      const meanwhile = (): void => {
+        continueJoiners(m);
+        if (finalSince === undefined && procComm(pid1.pid) === 'systemd-shutdow') finalSince = Date.now();
+        if (finalSince !== undefined && Date.now() - finalSince > 1000) signalRef(pid1, 'SIGKILL');
+      };
+      if (!(await waitGone(pid1, graceMs, meanwhile))) signalRef(pid1, 'SIGKILL');
     } else {
       signalRef(m.pid1, 'SIGKILL');
     }
@@ -70,6 +80,15 @@ function continueJoiners(m: MachineRecord): void {
     } catch {
       // gone, or not ours to read
     }
+  }
+}
+
+/** The kernel's (15-character) name of a process. */
+function procComm(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 
