@@ -20,6 +20,7 @@ export function toMemberRecord(s: EtcdServer): EtcdMemberRecord {
     logFile: r.logFile ?? '',
     initialCluster: r.initialCluster ?? '',
     clusterToken: r.clusterToken ?? '',
+    ...(r.cgroup !== undefined ? { cgroup: r.cgroup } : {}),
     ...(r.pid !== undefined && r.pidStart !== undefined ? { proc: { pid: r.pid, start: r.pidStart } } : {}),
   };
 }
@@ -34,6 +35,7 @@ export function adoptMember(m: EtcdMemberRecord): EtcdServer {
     ...(m.logFile ? { logFile: m.logFile } : {}),
     ...(m.initialCluster ? { initialCluster: m.initialCluster } : {}),
     ...(m.clusterToken ? { clusterToken: m.clusterToken } : {}),
+    ...(m.cgroup ? { cgroup: m.cgroup } : {}),
     ...(m.proc ? { pid: m.proc.pid, pidStart: m.proc.start } : {}),
   };
   return EtcdServer.adopt(rec);
@@ -83,6 +85,8 @@ export interface EtcdClusterOptions {
   /** Called with each member's record as soon as its process exists (for the state file). */
   onStarted: (rec: EtcdMemberRecord) => void;
   timeoutMs?: number;
+  /** cgroup (v2) directory the members run in (created if missing). */
+  cgroup?: string;
   /** Client and peer port of each member (default: pickPorts). */
   ports?: { client: number; peer: number }[];
 }
@@ -95,6 +99,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdSe
   const ports = opts.ports ?? (await pickPorts(opts.host, opts.members));
   const names = ports.map((_, k) => `etcd${k + 1}`);
   const initialCluster = ports.map((p, k) => `${names[k]}=http://${opts.host}:${p.peer}`).join(',');
+  if (opts.cgroup) mkdirSync(opts.cgroup, { recursive: true });
   const servers: EtcdServer[] = [];
   for (const [k, p] of ports.entries()) {
     const name = names[k] ?? `etcd${k + 1}`;
@@ -110,6 +115,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions): Promise<EtcdSe
       detached: true,
       initialCluster,
       clusterToken: `fleet-lab-${opts.cluster}`,
+      ...(opts.cgroup ? { cgroup: opts.cgroup } : {}),
       waitHealthy: false,
       startTimeoutMs: opts.timeoutMs ?? 20000,
     });

@@ -22,6 +22,11 @@ export interface EtcdServerOptions {
   logFile?: string;
   /** Outlive this Node process (fleet-lab); the caller then owns the PID. */
   detached?: boolean;
+  /**
+   * A cgroup (v2) directory to run etcd in, e.g. fleet-lab's cluster cgroup: the process joins
+   * it before exec'ing etcd, so an owner that crashes before recording the PID can still find it.
+   */
+  cgroup?: string;
   /** Extra etcd flags, e.g. ['--auto-compaction-retention=1']. */
   extraArgs?: string[];
   /** How long to wait for /health (default 20 s). */
@@ -48,6 +53,7 @@ export interface EtcdServerRecord {
   initialCluster?: string;
   clusterToken?: string;
   extraArgs?: string[];
+  cgroup?: string;
   pid?: number;
   /** Kernel start time of pid (field 22 of /proc/PID/stat), so a reused PID is never signalled. */
   pidStart?: number;
@@ -179,6 +185,7 @@ export class EtcdServer {
       ...(rec.initialCluster !== undefined ? { initialCluster: rec.initialCluster } : {}),
       ...(rec.clusterToken !== undefined ? { clusterToken: rec.clusterToken } : {}),
       ...(rec.extraArgs !== undefined ? { extraArgs: rec.extraArgs } : {}),
+      ...(rec.cgroup !== undefined ? { cgroup: rec.cgroup } : {}),
     };
     const server = new EtcdServer(opts, { client: rec.clientPort, peer: rec.peerPort }, rec.dataDir, false);
     if (rec.pid !== undefined && rec.pidStart !== undefined && pidStartTime(rec.pid) === rec.pidStart) {
@@ -199,6 +206,7 @@ export class EtcdServer {
       ...(this.opts.initialCluster !== undefined ? { initialCluster: this.opts.initialCluster } : {}),
       ...(this.opts.clusterToken !== undefined ? { clusterToken: this.opts.clusterToken } : {}),
       ...(this.opts.extraArgs !== undefined ? { extraArgs: this.opts.extraArgs } : {}),
+      ...(this.opts.cgroup !== undefined ? { cgroup: this.opts.cgroup } : {}),
       ...(this.currentPid !== undefined ? { pid: this.currentPid } : {}),
       ...(this.currentPidStart !== undefined ? { pidStart: this.currentPidStart } : {}),
     };
@@ -260,7 +268,10 @@ export class EtcdServer {
     const out = this.opts.logFile ? openSync(this.opts.logFile, 'a') : 'ignore';
     let child: ChildProcess;
     try {
-      child = spawn('etcd', this.args(), {
+      const [cmd, ...args] = this.opts.cgroup
+        ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec etcd "$@"', this.opts.cgroup, ...this.args()]
+        : ['etcd', ...this.args()];
+      child = spawn(cmd ?? 'etcd', args, {
         stdio: ['ignore', out, out],
         detached: this.opts.detached ?? false,
         env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },

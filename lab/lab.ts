@@ -210,6 +210,10 @@ export class Lab {
     log: (line: string) => void,
   ): Promise<void> {
     const st = this.st;
+    // Recorded before anything is started: down sweeps it even if a PID never made it here.
+    const cgroupRoot = join(cgroup2, 'fleet-lab', st.name);
+    st.cgroupRoot = cgroupRoot;
+    this.save();
     const { subnet, claim } = await claimSubnet(st.name);
     const bridge = bridgeName(st.name);
     st.network = { bridge, subnet, bridgeIp: `${subnet}.1`, claim };
@@ -239,6 +243,7 @@ export class Lab {
       host,
       dir: st.dir,
       ports,
+      cgroup: join(cgroupRoot, 'etcd'),
       onStarted: (rec) => {
         st.etcd = st.etcd.map((m) => (m.name === rec.name ? rec : m));
         this.save();
@@ -250,7 +255,6 @@ export class Lab {
     });
     etcdUp.catch(() => undefined);
 
-    st.cgroupRoot = join(cgroup2, 'fleet-lab', st.name);
     for (let i = 1; i <= count; i++) {
       const name = `m${i}`;
       st.machines.push({
@@ -260,7 +264,7 @@ export class Lab {
         veth: vethName(st.name, i),
         metadata: opts.metadata?.[name] ?? {},
         dir: join(st.dir, name),
-        cgroup: join(st.cgroupRoot, name),
+        cgroup: join(cgroupRoot, name),
         fleetd: withFleetd,
       });
     }

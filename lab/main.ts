@@ -131,13 +131,8 @@ const cli = yargs(hideBin(process.argv))
       if (cmd.length === 0)
         throw new LabError('exec: no command given; e.g. fleet-lab exec m1 -- systemctl status');
       const lab = open(argv.name);
-      const r = spawnSync(
-        lab.execArgv(argv.machine, cmd)[0] ?? 'nsenter',
-        lab.execArgv(argv.machine, cmd).slice(1),
-        {
-          stdio: 'inherit',
-        },
-      );
+      const [nsenter = 'nsenter', ...args] = lab.execArgv(argv.machine, cmd);
+      const r = spawnSync(nsenter, args, { stdio: 'inherit' });
       if (r.error) throw new LabError(`exec in ${argv.machine}: ${r.error.message}`);
       process.exitCode = r.status ?? 1;
     },

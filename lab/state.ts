@@ -21,6 +21,8 @@ export interface EtcdMemberRecord {
   /** --initial-cluster value shared by all members. */
   initialCluster: string;
   clusterToken: string;
+  /** cgroup (v2) the member runs in, under the cluster's cgroup. */
+  cgroup?: string;
   proc?: ProcRef;
 }
 
@@ -72,7 +74,10 @@ export interface LabState {
   };
   etcd: EtcdMemberRecord[];
   machines: MachineRecord[];
-  /** Cgroup directory holding the machines' cgroups. */
+  /**
+   * The cluster's cgroup (v2): every process the lab starts runs under it (machines in <root>/mI,
+   * etcd in <root>/etcd), so down finds even one whose PID was never recorded.
+   */
   cgroupRoot?: string;
   /** "up" until every machine runs, then "ready". */
   phase: 'up' | 'ready';

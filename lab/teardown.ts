@@ -112,6 +112,31 @@ function procInfo(pid: number): string {
   }
 }
 
+/**
+ * Kills every process in a cgroup of the lab and its descendants (cgroup.kill; one by one on
+ * kernels before 5.14) and waits until it is empty.
+ */
+async function killCgroup(dir: string): Promise<void> {
+  let left = cgroupProcs(dir);
+  if (left.length === 0) return;
+  if (existsSync(join(dir, 'cgroup.kill'))) {
+    writeFileSync(join(dir, 'cgroup.kill'), '1');
+  } else {
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  const deadline = Date.now() + 5000;
+  while ((left = cgroupProcs(dir)).length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  if (left.length > 0) throw new LabError(`processes ${left.join(' ')} still in ${dir}`);
+}
+
 function cgroupProcs(dir: string): number[] {
   const out: number[] = [];
   const walk = (d: string): void => {
@@ -167,16 +192,8 @@ export async function teardown(st: LabState, log: (line: string) => void = () =>
         } catch (e) {
           problems.push(`machine ${m.name}: ${(e as Error).message}`);
         }
-        let left = cgroupProcs(m.cgroup);
-        if (left.length > 0 && existsSync(join(m.cgroup, 'cgroup.kill'))) {
-          // Only processes in the machine's own cgroup (e.g. an `exec` still running inside).
-          writeFileSync(join(m.cgroup, 'cgroup.kill'), '1');
-          const deadline = Date.now() + 3000;
-          while ((left = cgroupProcs(m.cgroup)).length > 0 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 25));
-          }
-        }
-        if (left.length > 0) throw new LabError(`processes ${left.join(' ')} still in ${m.cgroup}`);
+        // Then whatever is left in the machine's own cgroup.
+        await killCgroup(m.cgroup);
         log(`${m.name}: stopped`);
       }),
     ),
@@ -197,6 +214,12 @@ export async function teardown(st: LabState, log: (line: string) => void = () =>
       }),
     ),
   );
+  // Anything of the cluster's that no PID in the state names (e.g. `up` was killed between
+  // starting a process and recording it) is still in the cluster's cgroup.
+  if (st.cgroupRoot) {
+    const root = st.cgroupRoot;
+    await step(`processes in ${root}`, () => killCgroup(root));
+  }
   for (const m of st.machines) await step(`cgroup ${m.cgroup}`, () => removeCgroup(m.cgroup));
   if (st.cgroupRoot) {
     const root = st.cgroupRoot;
