@@ -435,10 +435,14 @@ export class Lab {
   }
 
   /**
-   * Restarts etcd members (SIGTERM, then the same flags and data dir): member K (1-based), the
-   * leader ('leader'), or all members (undefined). Waits until the cluster is healthy again.
+   * Restarts etcd members (SIGTERM, or kill -9 with kill9; down for downForMs; then the same
+   * flags and data dir): member K (1-based), the leader ('leader'), or all members (undefined).
+   * Waits until the cluster is healthy again.
    */
-  async etcdRestart(member?: number | 'leader'): Promise<string[]> {
+  async etcdRestart(
+    member?: number | 'leader',
+    opts: { kill9?: boolean; downForMs?: number } = {},
+  ): Promise<string[]> {
     let targets = this.st.etcd;
     if (member === 'leader') {
       const leader = await this.etcdLeader();
@@ -454,6 +458,8 @@ export class Lab {
       targets = [t];
     }
     const servers = targets.map(adoptMember);
+    await Promise.all(servers.map((s) => (opts.kill9 ? s.kill9() : s.stop())));
+    if (opts.downForMs) await new Promise((r) => setTimeout(r, opts.downForMs));
     for (const s of servers) {
       await s.restart({ waitHealthy: false });
       const rec = toMemberRecord(s);

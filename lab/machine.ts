@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MachineError } from './errors.js';
+import { LabError, MachineError } from './errors.js';
 import { childPids, procRef, refAlive, run, type ProcRef, type RunResult } from './proc.js';
 
 export const SYSTEMD = '/usr/lib/systemd/systemd';
@@ -332,23 +332,40 @@ export async function waitRunning(
 /** systemd's SIGRTMIN+4 (glibc SIGRTMIN is 34): power off. */
 export const SIGRTMIN_4 = 38;
 
-/** Removes a cgroup directory and the (empty) cgroups systemd left under it, deepest first. */
-export function removeCgroup(dir: string): void {
-  const walk = (d: string): void => {
+/**
+ * Removes a cgroup directory and the (empty) cgroups systemd left under it, deepest first.
+ * A cgroup stays busy while its killed processes are zombies: those whose parent exited (a CLI
+ * `up` that returned) are reaped by the host's PID 1, which may take seconds. Waits up to
+ * timeoutMs for that.
+ */
+export async function removeCgroup(dir: string, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const walk = async (d: string): Promise<void> => {
     let entries: string[];
     try {
       entries = readDirs(d);
     } catch {
       return;
     }
-    for (const e of entries) walk(join(d, e));
-    try {
-      rmdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    for (const e of entries) await walk(join(d, e));
+    for (;;) {
+      try {
+        rmdirSync(d);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || Date.now() >= deadline) {
+          throw new LabError(
+            `cannot remove cgroup ${d} (${code}): processes (or zombies not yet reaped by the host's PID 1) are still in it`,
+            { cause: e },
+          );
+        }
+        await sleep(100);
+      }
     }
   };
-  walk(dir);
+  await walk(dir);
 }
 
 function readDirs(d: string): string[] {

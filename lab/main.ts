@@ -176,7 +176,15 @@ const cli = yargs(hideBin(process.argv))
   .command(
     'etcd-restart',
     'restart etcd members (all, --member K, or --member leader)',
-    (y) => y.option('member', { type: 'string', describe: 'member number 1..N, or "leader"' }),
+    (y) =>
+      y
+        .option('member', { type: 'string', describe: 'member number 1..N, or "leader"' })
+        .option('kill', { type: 'boolean', default: false, describe: 'kill -9 instead of a clean stop' })
+        .option('down-for', {
+          type: 'number',
+          default: 0,
+          describe: 'seconds to stay down before restarting',
+        }),
     async (argv) => {
       let member: number | 'leader' | undefined;
       if (argv.member === 'leader') member = 'leader';
@@ -185,7 +193,10 @@ const cli = yargs(hideBin(process.argv))
         if (!Number.isInteger(member))
           throw new LabError(`--member "${argv.member}": a number 1..N or "leader"`);
       }
-      const restarted = await open(argv.name).etcdRestart(member);
+      const restarted = await open(argv.name).etcdRestart(member, {
+        kill9: argv.kill,
+        downForMs: argv['down-for'] * 1000,
+      });
       progress(`etcd restarted: ${restarted.join(' ')}`);
     },
   )

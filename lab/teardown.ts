@@ -223,8 +223,8 @@ export async function teardown(st: LabState, log: (line: string) => void = () =>
   for (const m of st.machines) await step(`cgroup ${m.cgroup}`, () => removeCgroup(m.cgroup));
   if (st.cgroupRoot) {
     const root = st.cgroupRoot;
-    await step(`cgroup ${root}`, () => {
-      removeCgroup(root);
+    await step(`cgroup ${root}`, async () => {
+      await removeCgroup(root);
       try {
         rmdirSync(join(root, '..')); // the shared fleet-lab cgroup, if no other cluster uses it
       } catch {

@@ -60,7 +60,8 @@ describe('lab: clusters side by side, 3 etcd members, the CLI, crashes', functio
     expect(status.etcd.map((m) => m.healthy)).to.deep.equal([true, true, true]);
     expect(status.etcd.filter((m) => m.leader)).to.have.length(1);
     const leader = await labA.etcdLeader();
-    expect(await labA.etcdRestart('leader')).to.deep.equal([leader]);
+    expect(await labA.etcdRestart('leader', { kill9: true, downForMs: 300 })).to.deep.equal([leader]);
+    expect(await labA.etcdLeader()).to.be.a('string');
     expect((await labA.status()).etcd.map((m) => m.healthy)).to.deep.equal([true, true, true]);
 
     // Each machine reaches its own cluster's etcd and not the other's (no route between bridges).
