@@ -23,6 +23,7 @@ import {
 import { LabError, LabStateError, MachineError } from './errors.js';
 import { fleetConf, fleetdEntry, fleetdUnit } from './machine-config.js';
 import {
+  consoleTail,
   execArgv,
   execIn,
   extraReadOnlyBinds,
@@ -281,7 +282,16 @@ export class Lab {
     await Promise.all(
       st.machines.map(async (m) => {
         if (!m.pid1) throw new MachineError(st.name, m.name, `machine ${m.name} has no PID 1`);
-        await waitRunning(st.name, m.name, m.pid1, opts.bootTimeoutMs ?? 30000, units);
+        try {
+          await waitRunning(st.name, m.name, m.pid1, opts.bootTimeoutMs ?? 30000, units);
+        } catch (e) {
+          throw new MachineError(
+            st.name,
+            m.name,
+            `${(e as Error).message}; console (${join(m.dir, 'console.log')}): ${consoleTail(m)}`,
+            { cause: e },
+          );
+        }
         log(`${m.name}: running (PID 1 = ${m.pid1.pid} on the host, ${m.ip})`);
       }),
     );

@@ -1,9 +1,12 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from '../../lab/errors.js';
 import { Lab } from '../../lab/lab.js';
-import { clusterDir, readState, statePath, type LabState } from '../../lab/state.js';
+import { bridgeName } from '../../lab/network.js';
+import { clusterDir, labRoot, readState, statePath, type LabState } from '../../lab/state.js';
 import { leftovers } from './helpers.js';
 
 const BIN = 'bin/fleet-lab.js';
@@ -18,10 +21,11 @@ describe('lab: clusters side by side, 3 etcd members, the CLI, crashes', functio
   const a = `t${process.pid}a`;
   const b = `t${process.pid}b`;
   const c = `t${process.pid}c`;
+  const d = `t${process.pid}d`;
 
   after(async () => {
     // A failed test still cleans up whatever it left.
-    for (const n of [a, b, c]) if (existsSync(clusterDir(n))) await Lab.down(n);
+    for (const n of [a, b, c, d]) if (existsSync(clusterDir(n))) await Lab.down(n);
   });
 
   it('runs two clusters at once (one from the CLI) without clashing, and each reaches only its own etcd', async () => {
@@ -139,6 +143,31 @@ describe('lab: clusters side by side, 3 etcd members, the CLI, crashes', functio
     // re-creating its data dir): the cluster's cgroup caught it, so nothing comes back.
     await sleep(1000);
     expect(leftovers(recorded)).to.deep.equal([]);
+  });
+
+  it('a failed up removes what it made, and never a link it did not make', async () => {
+    // Something else already owns the bridge name this cluster would use.
+    const squatter = bridgeName(d);
+    expect(spawnSync('ip', ['link', 'add', 'name', squatter, 'type', 'bridge']).status).to.equal(0);
+    let err: unknown;
+    try {
+      await Lab.up({ name: d, machines: 2 });
+    } catch (e) {
+      err = e;
+    } finally {
+      const still = spawnSync('ip', ['-o', 'link', 'show', 'dev', squatter]).status === 0;
+      spawnSync('ip', ['link', 'del', 'dev', squatter]);
+      expect(still, 'the other owner keeps its link').to.equal(true);
+    }
+    expect(err).to.be.instanceOf(LabError);
+    expect(String(err)).to.contain(`a link named ${squatter} exists already`);
+    expect(existsSync(clusterDir(d))).to.equal(false);
+    // Its subnet claim is released (the claims directory goes when no cluster is left).
+    const claims = join(labRoot(), '.net');
+    const mine = existsSync(claims)
+      ? readdirSync(claims).filter((f) => readFileSync(join(claims, f), 'utf8').trim() === d)
+      : [];
+    expect(mine).to.deep.equal([]);
   });
 
   it('commands on a cluster that does not exist fail with a plain message', () => {
