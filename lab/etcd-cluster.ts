@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { EtcdServer, freePort, type EtcdServerRecord } from './etcd-server.js';
+import { EtcdServer, freePort, portIsFree, type EtcdServerRecord } from './etcd-server.js';
 import { LabError } from './errors.js';
 import type { EtcdMemberRecord } from './state.js';
 
@@ -50,7 +50,7 @@ export async function pickPorts(host: string, count: number): Promise<{ client: 
   const taken = new Set<number>();
   const out: { client: number; peer: number }[] = [];
   const tryPort = async (p: number): Promise<number> => {
-    if (!taken.has(p) && (await isFree(host, p))) {
+    if (!taken.has(p) && (await portIsFree(host, p))) {
       taken.add(p);
       return p;
     }
@@ -65,15 +65,6 @@ export async function pickPorts(host: string, count: number): Promise<{ client: 
     out.push({ client, peer });
   }
   return out;
-}
-
-async function isFree(host: string, port: number): Promise<boolean> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
 }
 
 export interface EtcdClusterOptions {

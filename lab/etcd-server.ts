@@ -79,7 +79,8 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-async function portIsFree(host: string, port: number): Promise<boolean> {
+/** Whether host:port can be listened on right now. */
+export async function portIsFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
