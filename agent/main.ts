@@ -1,0 +1,102 @@
+/**
+ * Runs one agent from the configuration (fleet.conf / FLEET_* / flags), as fleetd will:
+ *
+ *   node dist/agent/main.js [--config /etc/fleet/fleet.conf]
+ *
+ * FLEET_AGENT_BUS_ADDRESS points it at another D-Bus than the system bus. SIGTERM or SIGINT:
+ * leave (stop this machine's units, revoke the lease) and exit 0. Exits 1 when it cannot start.
+ */
+import { readFile } from 'node:fs/promises';
+import { loadConfig } from '../lib/config.js';
+import { createEtcdClient } from '../lib/etcd-client.js';
+import { errorMessage } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
+import { Agent } from './agent.js';
+import { AgentError } from './errors.js';
+
+/** The machine ID from machine_id_file (first line, trimmed). */
+export async function readMachineId(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new AgentError(
+      'MACHINE_ID',
+      `cannot read the machine ID from ${path}: ${errorMessage(e)}; set machine_id_file or run systemd-machine-id-setup`,
+      { cause: e },
+    );
+  }
+  const id = text.split('\n')[0]?.trim() ?? '';
+  if (!/^[A-Za-z0-9._:-]+$/.test(id)) {
+    throw new AgentError(
+      'MACHINE_ID',
+      `${path} holds no usable machine ID ("${id}"); fix the file or set machine_id_file`,
+    );
+  }
+  return id;
+}
+
+function flagsFrom(argv: string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(argv[i]!);
+    if (!m) continue;
+    flags[m[1]!] = m[2] ?? argv[++i] ?? '';
+  }
+  return flags;
+}
+
+async function main(): Promise<number> {
+  const flags = flagsFrom(process.argv.slice(2));
+  const { config, warnings } = loadConfig({
+    env: Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => k !== 'FLEET_CONFIG' && k !== 'FLEET_AGENT_BUS_ADDRESS'),
+    ),
+    flags,
+    ...(process.env.FLEET_CONFIG ? { configPath: process.env.FLEET_CONFIG } : {}),
+  });
+  const log = createLogger({ verbosity: config.verbosity, component: 'agent' });
+  for (const w of warnings) log.warn(w);
+  process.on('unhandledRejection', (e) => log.error(`unexpected failure (kept running): ${errorMessage(e)}`));
+
+  const machineId = await readMachineId(config.machineIdFile);
+  const client = createEtcdClient(config);
+  const registry = new Registry(client, registryOptionsFrom(config));
+  registry.on('invalid', (r) => log.warn(r.message));
+  const agent = new Agent({
+    client,
+    registry,
+    machineId,
+    ttlSeconds: config.agentTtlSeconds,
+    unitsDirectory: config.unitsDirectory,
+    ...(config.publicIp ? { publicIp: config.publicIp } : {}),
+    metadata: config.metadata,
+    ...(process.env.FLEET_AGENT_BUS_ADDRESS ? { busAddress: process.env.FLEET_AGENT_BUS_ADDRESS } : {}),
+    log,
+  });
+  let leaving: Promise<void> | undefined;
+  const leave = (sig: string) => {
+    leaving ??= (async () => {
+      log.info(`${sig}: leaving (stopping this machine's units, revoking the lease)`);
+      await agent.stop({ leave: true });
+      client.close();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => leave('SIGTERM'));
+  process.on('SIGINT', () => leave('SIGINT'));
+  await agent.start();
+  log.info('agent started', { machine: machineId, lease: agent.leaseId, ttl: config.agentTtlSeconds });
+  return -1;
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e: unknown) => {
+    process.stderr.write(`fleet agent: ${errorMessage(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,95 @@
+/**
+ * Test helpers for the agent: the test plays the engine (elected, fenced schedule writes, as the
+ * engine will), on a real etcd, against agents running inside fleet-lab machines.
+ */
+import type { Etcd3 } from 'etcd3';
+import type { Fence, Registry, UnitStateRecord } from '../../lib/registry/index.js';
+
+/** Elects the test as engine leader and returns its fence. */
+export async function electEngine(reg: Registry, name = 'test-engine'): Promise<Fence> {
+  const campaign = reg.engineElection(30).campaign(name);
+  await new Promise<void>((resolve, reject) => campaign.on('elected', () => resolve()).on('error', reject));
+  return reg.fenceFor(await campaign.getCampaignKey());
+}
+
+export class TestEngine {
+  constructor(
+    readonly reg: Registry,
+    readonly fence: Fence,
+  ) {}
+
+  static async start(reg: Registry): Promise<TestEngine> {
+    return new TestEngine(reg, await electEngine(reg));
+  }
+
+  /** Submits (or replaces) the units and assigns them to the machine, in one schedule write. */
+  async assign(
+    machineId: string,
+    units: { name: string; body: string; desiredState?: 'loaded' | 'launched' }[],
+  ): Promise<void> {
+    const changes = [];
+    for (const u of units) {
+      const state = u.desiredState ?? 'launched';
+      const existing = await this.reg.getUnit(u.name);
+      const stored = existing
+        ? await this.reg.replaceUnit({ name: u.name, body: u.body, desiredState: state })
+        : await this.reg.submitUnit({ name: u.name, body: u.body, desiredState: state, source: 'test' });
+      changes.push({
+        type: 'put' as const,
+        record: {
+          unit: u.name,
+          machineId,
+          body: stored.record.body,
+          hash: stored.record.hash,
+          desiredState: state,
+        },
+        unitCreateRevision: stored.createRevision,
+      });
+    }
+    await this.reg.applySchedule(this.fence, changes);
+  }
+
+  async unassign(machineId: string, units: string[]): Promise<void> {
+    await this.reg.applySchedule(
+      this.fence,
+      units.map((unit) => ({ type: 'delete' as const, machineId, unit })),
+    );
+  }
+}
+
+export async function until<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 15000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function stateOf(
+  reg: Registry,
+  machineId: string,
+  unit: string,
+): Promise<UnitStateRecord | undefined> {
+  const l = await reg.listUnitStates(machineId);
+  return l.items.find((s) => s.record.unit === unit)?.record;
+}
+
+export async function machineKeyExists(client: Etcd3, reg: Registry, machineId: string): Promise<boolean> {
+  return client.get(reg.keys.machine(machineId)).exists();
+}
