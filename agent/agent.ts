@@ -405,8 +405,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     const at = new Date(this.now()).toISOString();
     for (const u of units) {
       if (!desired.has(u)) continue;
-      const s = this.systemd?.state(u);
       const hash = this.files.get(u);
+      // systemd keeps no state for a template; it is "loaded" once its file is linked.
+      const s =
+        isTemplateName(u) && hash !== undefined
+          ? { loadState: 'loaded', activeState: 'inactive', subState: 'dead' }
+          : this.systemd?.state(u);
       if (!s || hash === undefined) continue;
       records.push({
         unit: u,

@@ -22,7 +22,7 @@ import dbus from 'dbus-next';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { unitObjectPath, unitOfObjectPath } from './bus-path.js';
-import type { SystemdUnitState } from './diff.js';
+import { isTemplateName, type SystemdUnitState } from './diff.js';
 import { AgentError, systemdError } from './errors.js';
 
 export const DEFAULT_SYSTEM_BUS = 'unix:path=/run/dbus/system_bus_socket';
@@ -400,10 +400,13 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
 
   // ------------------------------------------------------------------ watched state
 
-  /** Units whose state this client follows (and reports in 'changed'). */
+  /**
+   * Units whose state this client follows (and reports in 'changed'). Templates (foo@.service)
+   * are skipped: systemd has no state for them (ListUnitsByNames refuses their names).
+   */
   watch(units: Iterable<string>): void {
     for (const u of units) {
-      if (this.watched.has(u)) continue;
+      if (this.watched.has(u) || isTemplateName(u)) continue;
       this.watched.add(u);
       this.markDirty(u);
     }

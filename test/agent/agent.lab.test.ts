@@ -4,6 +4,7 @@
  * test plays the engine: it writes assignments as the elected, fenced leader.
  */
 import { expect } from 'chai';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { Lab, REPO_ROOT } from '../../lab/lab.js';
@@ -51,6 +52,16 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     );
   });
 
+  afterEach(async function () {
+    if (this.currentTest?.state !== 'failed' || !lab) return;
+    for (const m of ['m1', 'm2']) {
+      const j = await lab
+        .exec(m, ['journalctl', '--no-pager', '-o', 'short-precise', '-n', '60'])
+        .catch(() => undefined);
+      console.log(`--- ${m} journal (last 60 lines)\n${j?.stdout ?? ''}`);
+    }
+  });
+
   after(async function () {
     this.timeout(60000);
     client?.close();
@@ -68,7 +79,136 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     await engine.assign(m1, [{ name: 'hello.service', body: svc('hello') }]);
     const st = await until(() => running(m1, 'hello.service'), 'hello.service running');
     expect(st.loadState).to.equal('loaded');
+    expect(st.hash).to.have.length.greaterThan(10);
     expect(await sh('m1', 'stat -c %a /run/fleet/units/hello.service')).to.equal('644');
     expect(await show('m1', 'hello.service', 'FragmentPath')).to.equal('/run/systemd/system/hello.service');
+    expect(await sh('m1', 'systemctl is-active hello.service')).to.equal('active');
+
+    // stop: desired state loaded
+    await engine.assign(m1, [{ name: 'hello.service', body: svc('hello'), desiredState: 'loaded' }]);
+    await until(
+      async () => (await stateOf(reg, m1, 'hello.service'))?.activeState === 'inactive',
+      'hello stopped',
+    );
+    expect(await sh('m1', 'systemctl is-active hello.service || true')).to.equal('inactive');
+    expect(await sh('m1', 'test -e /run/fleet/units/hello.service && echo yes')).to.equal('yes');
+
+    // unload: unassigned
+    await engine.unassign(m1, ['hello.service']);
+    await until(async () => (await stateOf(reg, m1, 'hello.service')) === undefined, 'hello state removed');
+    await until(
+      async () => (await sh('m1', 'test -e /run/fleet/units/hello.service || echo gone')) === 'gone',
+      'hello file removed',
+    );
+    expect(await sh('m1', 'test -L /run/systemd/system/hello.service || echo unlinked')).to.equal('unlinked');
+    expect(await show('m1', 'hello.service', 'LoadState')).to.equal('not-found');
+  });
+
+  it('a changed file (new hash) is unloaded, loaded and started again', async () => {
+    await engine.assign(m1, [{ name: 'change.service', body: svc('v1', '/bin/sleep 100001') }]);
+    const v1 = await until(() => running(m1, 'change.service'), 'v1 running');
+    const pid1 = await show('m1', 'change.service', 'MainPID');
+    await engine.assign(m1, [{ name: 'change.service', body: svc('v2', '/bin/sleep 100002') }]);
+    const v2 = await until(async () => {
+      const s = await running(m1, 'change.service');
+      return s && s.hash !== v1.hash ? s : undefined;
+    }, 'v2 running');
+    expect(v2.hash).to.not.equal(v1.hash);
+    expect(await show('m1', 'change.service', 'MainPID')).to.not.equal(pid1);
+    expect(await show('m1', 'change.service', 'ExecStart')).to.contain('100002');
+  });
+
+  it('a unit with an [Install] section is enabled at runtime', async () => {
+    const body = `${svc('installed')}\n[Install]\nWantedBy=multi-user.target\n`;
+    await engine.assign(m1, [{ name: 'inst.service', body }]);
+    await until(() => running(m1, 'inst.service'), 'inst running');
+    expect(await sh('m1', 'systemctl is-enabled inst.service || true')).to.equal('enabled-runtime');
+    expect(
+      await sh('m1', 'test -L /run/systemd/system/multi-user.target.wants/inst.service && echo linked'),
+    ).to.equal('linked');
+    await engine.unassign(m1, ['inst.service']);
+    await until(
+      async () =>
+        (await sh('m1', 'test -e /run/systemd/system/multi-user.target.wants/inst.service || echo gone')) ===
+        'gone',
+      'the [Install] link removed on unload',
+    );
+  });
+
+  it('runs template instances, each with its instance name', async () => {
+    const body = '[Unit]\nDescription=worker %i\n\n[Service]\nExecStart=/bin/sleep 10000%i\n';
+    await engine.assign(m1, [
+      { name: 'worker@1.service', body },
+      { name: 'worker@2.service', body },
+    ]);
+    await until(() => running(m1, 'worker@1.service'), 'worker@1 running');
+    await until(() => running(m1, 'worker@2.service'), 'worker@2 running');
+    expect(await show('m1', 'worker@2.service', 'ExecStart')).to.contain('/bin/sleep 100002');
+    expect(await show('m1', 'worker@1.service', 'Description')).to.equal('worker 1');
+  });
+
+  it('reports a failed unit as failed and does not start it again', async () => {
+    await engine.assign(m1, [{ name: 'broken.service', body: svc('broken', '/bin/false') }]);
+    const st = await until(async () => {
+      const s = await stateOf(reg, m1, 'broken.service');
+      return s?.activeState === 'failed' ? s : undefined;
+    }, 'broken reported failed');
+    expect(st.subState).to.equal('failed');
+    const inv = await show('m1', 'broken.service', 'InvocationID');
+    // Another assignment makes the agent reconcile; the failed unit stays as it is.
+    await engine.assign(m1, [{ name: 'other.service', body: svc('other') }]);
+    await until(() => running(m1, 'other.service'), 'other running');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await show('m1', 'broken.service', 'InvocationID')).to.equal(inv);
+    expect(await show('m1', 'broken.service', 'ActiveState')).to.equal('failed');
+  });
+
+  it('socket activation: a connection to the socket on the machine starts the service and gets its answer', async () => {
+    const ip = lab.state.machines[0]!.ip;
+    const node = process.execPath;
+    await engine.assign(m1, [
+      {
+        name: 'greet.socket',
+        body: `[Unit]\nDescription=greet socket\n\n[Socket]\nListenStream=${ip}:7777\n`,
+      },
+      {
+        name: 'greet.service',
+        desiredState: 'loaded',
+        body: `[Unit]\nDescription=greet\n\n[Service]\nExecStart=${node} -e "require('net').createServer((s) => s.end('hello from ' + require('os').hostname())).listen({ fd: 3 })"\n`,
+      },
+      {
+        name: 'echo.socket',
+        body: `[Unit]\nDescription=echo socket\n\n[Socket]\nListenStream=${ip}:7778\nAccept=yes\n`,
+      },
+      {
+        name: 'echo@.service',
+        desiredState: 'loaded',
+        body: '[Unit]\nDescription=echo %i\n\n[Service]\nExecStart=/bin/echo accepted\nStandardInput=socket\n',
+      },
+    ]);
+    await until(
+      async () => (await stateOf(reg, m1, 'greet.socket'))?.subState === 'listening',
+      'greet.socket listening',
+    );
+    await until(
+      async () => (await stateOf(reg, m1, 'echo.socket'))?.subState === 'listening',
+      'echo.socket listening',
+    );
+    expect((await stateOf(reg, m1, 'greet.service'))?.activeState).to.equal('inactive');
+    const ask = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const c = connect({ host: ip, port });
+        let got = '';
+        c.on('data', (d) => (got += d.toString()));
+        c.on('end', () => resolve(got.trim()));
+        c.on('error', reject);
+        c.setTimeout(10000, () => c.destroy(new Error('no answer in 10 s')));
+      });
+    expect(await ask(7777)).to.equal('hello from m1');
+    expect(await ask(7778)).to.equal('accepted');
+    // The activated service runs and is reported so; the agent leaves it running (it did not launch it).
+    await until(() => running(m1, 'greet.service'), 'greet.service reported running');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await sh('m1', 'systemctl is-active greet.service')).to.equal('active');
   });
 });
