@@ -79,6 +79,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly files = new Map<string, string>();
   private launched = new Set<string>();
   private fenced = false;
+  /** False until start() has adopted what systemd runs: no reconcile before that. */
+  private adopted = false;
   /** After a re-registration: do nothing until the assignments were listed again. */
   private relisting = false;
   private running: Promise<void> | undefined;
@@ -180,6 +182,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       sd.watch([...desired.keys(), ...this.files.keys()]);
       await sd.refresh();
       this.launched = adoptLaunched({ desired, actual: this.actual(desired) });
+      this.adopted = true;
       if (this.launched.size > 0) this.log.info('adopted running units', { units: [...this.launched] });
       this.requestReconcile(0);
       await this.idle();
@@ -331,7 +334,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private async reconcile(): Promise<void> {
-    if (this.stopped || this.fenced || this.relisting || !this.systemd) return;
+    if (this.stopped || this.fenced || this.relisting || !this.adopted || !this.systemd) return;
     const sd = this.systemd;
     const desired = this.desired();
     sd.watch(desired.keys());

@@ -34,7 +34,7 @@ export function leaseTiming(ttlMs: number): LeaseTiming {
     ttlMs,
     renewEveryMs,
     retryEveryMs: Math.max(50, Math.min(500, Math.round(ttlMs / 12))),
-    renewTimeoutMs: Math.max(100, Math.min(renewEveryMs, ttlMs - marginMs - renewEveryMs)),
+    renewTimeoutMs: Math.max(100, Math.min(Math.round(renewEveryMs / 2), ttlMs - marginMs - renewEveryMs)),
     marginMs,
   };
 }

@@ -64,6 +64,7 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
 
   after(async function () {
     this.timeout(60000);
+    await engine?.stop();
     client?.close();
     await lab?.down();
   });
@@ -210,5 +211,123 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     await until(() => running(m1, 'greet.service'), 'greet.service reported running');
     await new Promise((r) => setTimeout(r, 300));
     expect(await sh('m1', 'systemctl is-active greet.service')).to.equal('active');
+  });
+
+  it('kill -9 and restart: the new agent adopts what runs (restarts nothing) and unloads only what was unassigned', async () => {
+    await engine.assign(m1, [
+      { name: 'keep.service', body: svc('keep') },
+      { name: 'drop.service', body: svc('drop') },
+    ]);
+    await until(() => running(m1, 'keep.service'), 'keep running');
+    await until(() => running(m1, 'drop.service'), 'drop running');
+    const ours = (await sh('m1', 'ls /run/fleet/units'))
+      .split('\n')
+      .filter((u) => !u.includes('@.') && u !== 'drop.service');
+    const snapshot = async () => {
+      const out: Record<string, string> = {};
+      for (const u of ours) {
+        out[u] = await sh(
+          'm1',
+          `systemctl show --property=MainPID,ActiveEnterTimestampMonotonic,InvocationID,ActiveState ${u} | tr '\\n' ' '`,
+        );
+      }
+      return out;
+    };
+    const before = await snapshot();
+    expect(before['keep.service']).to.contain('ActiveState=active');
+    const leaseBefore = (await reg.listMachines()).items.find((i) => i.id === m1)!.lease;
+
+    await lab.killFleetd('m1');
+    await engine.unassign(m1, ['drop.service']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await sh('m1', 'systemctl is-active drop.service')).to.equal('active'); // nobody acted yet
+    await lab.exec('m1', ['systemctl', 'start', 'fleetd.service']);
+
+    await until(
+      async () => (await sh('m1', 'test -e /run/fleet/units/drop.service || echo gone')) === 'gone',
+      'drop.service unloaded by the new agent',
+    );
+    expect(await sh('m1', 'systemctl is-active drop.service || true')).to.not.equal('active');
+    const machine = await until(async () => {
+      const m = (await reg.listMachines()).items.find((i) => i.id === m1);
+      return m && m.lease !== leaseBefore ? m : undefined;
+    }, 'registered on a new lease');
+    await until(async () => {
+      const s = (await reg.listUnitStates(m1)).items.find((i) => i.record.unit === 'keep.service');
+      return s?.lease === machine.lease ? s : undefined;
+    }, 'keep.service state re-published on the new lease');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await snapshot()).to.deep.equal(before);
+  });
+
+  it('a short etcd outage (0.7 s, TTL 3 s) stops nothing', async () => {
+    await engine.assign(m2, [{ name: 'steady.service', body: svc('steady') }]);
+    await until(() => running(m2, 'steady.service'), 'steady running');
+    const pid = await show('m2', 'steady.service', 'MainPID');
+    const since = (await sh('m2', 'date +%s.%N')).trim();
+    await lab.cut('m2');
+    await new Promise((r) => setTimeout(r, 700));
+    await lab.heal('m2');
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await show('m2', 'steady.service', 'MainPID')).to.equal(pid);
+    expect(await sh('m2', 'systemctl is-active steady.service')).to.equal('active');
+    const log = await sh('m2', `journalctl -u fleetd.service --since @${since} -o cat --no-pager`);
+    expect(log).to.not.contain('fenced');
+    expect(await machineKeyExists(client, reg, m2)).to.equal(true);
+  });
+
+  it('fencing: cut off from etcd, the machine stops its units before its lease expires; healed, it comes back clean', async () => {
+    await engine.assign(m2, [
+      { name: 'fence-a.service', body: svc('fence a') },
+      { name: 'fence-b.service', body: svc('fence b') },
+    ]);
+    await until(() => running(m2, 'fence-a.service'), 'fence-a running');
+    await until(() => running(m2, 'fence-b.service'), 'fence-b running');
+    const machines = reg.watchMachines();
+    let expiredAtUs: number | undefined;
+    machines.on('delete', (e) => {
+      if (e.prev.id === m2 && expiredAtUs === undefined) expiredAtUs = Date.now() * 1000;
+    });
+    await machines.start();
+    try {
+      const cutAtUs = Date.now() * 1000;
+      await lab.cut('m2');
+      await until(() => expiredAtUs !== undefined, 'the lease of m2 to expire', 10000, 20);
+      // When systemd finished stopping it (its journal's "Stopped" entry; the machine shares the
+      // host's clock). The unit's own timestamps are gone once systemd unloads the inactive unit.
+      const stoppedAt = async (u: string) => {
+        const line = await sh(
+          'm2',
+          `journalctl -u ${u} JOB_TYPE=stop JOB_RESULT=done -o json -n 1 --no-pager`,
+        );
+        return Number((JSON.parse(line) as { __REALTIME_TIMESTAMP: string }).__REALTIME_TIMESTAMP);
+      };
+      for (const u of ['fence-a.service', 'fence-b.service']) {
+        expect(await sh('m2', `systemctl is-active ${u} || true`), u).to.equal('inactive');
+        const at = await stoppedAt(u);
+        expect(at, `${u} stopped after the cut`).to.be.greaterThan(cutAtUs);
+        expect(at, `${u} stopped before the lease expired`).to.be.lessThan(expiredAtUs!);
+      }
+      // Healed: registered again, its (still assigned) units running again, states reported.
+      await lab.heal('m2');
+      await until(() => machineKeyExists(client, reg, m2), 'm2 registered again');
+      await until(() => running(m2, 'fence-a.service'), 'fence-a running again');
+      await until(() => running(m2, 'steady.service'), 'steady running again');
+    } finally {
+      await machines.stop();
+    }
+  });
+
+  it('SIGTERM: the agent leaves (stops its units, revokes its lease at once)', async () => {
+    expect(await sh('m2', 'systemctl is-active fence-b.service')).to.equal('active');
+    const t0 = Date.now();
+    await lab.exec('m2', ['systemctl', 'stop', 'fleetd.service']);
+    expect(await machineKeyExists(client, reg, m2)).to.equal(false);
+    expect(Date.now() - t0).to.be.lessThan(3000); // not the TTL expiring
+    for (const u of ['fence-a.service', 'fence-b.service', 'steady.service']) {
+      expect(await sh('m2', `systemctl is-active ${u} || true`), u).to.equal('inactive');
+    }
+    expect((await reg.listUnitStates(m2)).items).to.deep.equal([]);
+    expect(await show('m2', 'fleetd.service', 'Result')).to.equal('success');
   });
 });

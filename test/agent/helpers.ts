@@ -5,21 +5,31 @@
 import type { Etcd3 } from 'etcd3';
 import type { Fence, Registry, UnitStateRecord } from '../../lib/registry/index.js';
 
-/** Elects the test as engine leader and returns its fence. */
-export async function electEngine(reg: Registry, name = 'test-engine'): Promise<Fence> {
+/** Elects the test as engine leader; returns its fence and how to resign. */
+export async function electEngine(
+  reg: Registry,
+  name = 'test-engine',
+): Promise<{ fence: Fence; resign: () => Promise<void> }> {
   const campaign = reg.engineElection(30).campaign(name);
   await new Promise<void>((resolve, reject) => campaign.on('elected', () => resolve()).on('error', reject));
-  return reg.fenceFor(await campaign.getCampaignKey());
+  return { fence: await reg.fenceFor(await campaign.getCampaignKey()), resign: () => campaign.resign() };
 }
 
 export class TestEngine {
   constructor(
     readonly reg: Registry,
     readonly fence: Fence,
+    private readonly resign: () => Promise<void>,
   ) {}
 
   static async start(reg: Registry): Promise<TestEngine> {
-    return new TestEngine(reg, await electEngine(reg));
+    const e = await electEngine(reg);
+    return new TestEngine(reg, e.fence, e.resign);
+  }
+
+  /** Resigns the leadership (its lease's keep-alive would keep the process running). */
+  async stop(): Promise<void> {
+    await this.resign().catch(() => undefined);
   }
 
   /** Submits (or replaces) the units and assigns them to the machine, in one schedule write. */
