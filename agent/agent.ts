@@ -50,6 +50,8 @@ export interface AgentOptions {
   metadata?: Record<string, string>;
   /** D-Bus address of systemd (default: the system bus). */
   busAddress?: string;
+  /** The machine's root as this process sees it (default "/"; see SystemdClientOptions). */
+  filesRoot?: string;
   /** Re-read systemd's view and reconcile this often (default 60 s). */
   resyncIntervalMs?: number;
   /** Unit state changes are written to etcd this long after the first one, together (default 20 ms). */
@@ -138,6 +140,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       unitsDirectory: o.unitsDirectory,
       log: this.log,
       ...(o.busAddress ? { busAddress: o.busAddress } : {}),
+      ...(o.filesRoot ? { filesRoot: o.filesRoot } : {}),
     });
     const sd = this.systemd;
     sd.on('changed', (m) => {

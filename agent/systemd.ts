@@ -36,6 +36,11 @@ export interface SystemdClientOptions {
   busAddress?: string;
   /** Where the agent writes unit files (units_directory, default /run/fleet/units). */
   unitsDirectory: string;
+  /**
+   * The machine's root directory as this process sees it (default "/"): the bench and tests drive
+   * a fleet-lab machine's systemd from the host, writing its files under /proc/<PID1>/root.
+   */
+  filesRoot?: string;
   /** Deadline of each D-Bus call (default 25 s, D-Bus's own default). */
   callTimeoutMs?: number;
   /** Signals about watched units are gathered this long before one ListUnitsByNames (default 5 ms). */
@@ -471,10 +476,13 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
             if (this.finishedJobs.size > 4096)
               this.finishedJobs.delete(this.finishedJobs.keys().next().value!);
           }
-          if (this.watched.has(unit)) this.markDirty(unit);
+          // PropertiesChanged carries the new state of a unit we know; ask only about the others.
+          if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
         } else if (msg.member === 'UnitNew' || msg.member === 'UnitRemoved') {
           const unit = msg.body[0] as string;
-          if (this.watched.has(unit)) this.markDirty(unit);
+          if (this.watched.has(unit) && (msg.member === 'UnitRemoved' || !this.states.get(unit))) {
+            this.markDirty(unit);
+          }
         }
         return;
       }
@@ -508,11 +516,16 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     return join(this.opts.unitsDirectory, unit);
   }
 
+  /** Where this process reads and writes units_directory. */
+  private get localDir(): string {
+    return join(this.opts.filesRoot ?? '/', this.opts.unitsDirectory);
+  }
+
   /** Writes the unit file (mode 0644), creating units_directory if needed. */
   async writeUnitFile(unit: string, body: string): Promise<void> {
-    const path = this.filePath(unit);
+    const path = join(this.localDir, unit);
     try {
-      await mkdir(this.opts.unitsDirectory, { recursive: true, mode: 0o755 });
+      await mkdir(this.localDir, { recursive: true, mode: 0o755 });
       await writeFile(path, body, { mode: 0o644 });
       await chmod(path, 0o644);
     } catch (e) {
@@ -525,7 +538,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   }
 
   async removeUnitFile(unit: string): Promise<void> {
-    const path = this.filePath(unit);
+    const path = join(this.localDir, unit);
     try {
       await rm(path, { force: true });
     } catch (e) {
@@ -542,7 +555,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     const out = new Map<string, string>();
     let names: string[];
     try {
-      names = await readdir(this.opts.unitsDirectory);
+      names = await readdir(this.localDir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
       throw new AgentError(
@@ -554,7 +567,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     for (const n of names) {
       if (n.startsWith('.')) continue;
       try {
-        out.set(n, await readFile(join(this.opts.unitsDirectory, n), 'utf8'));
+        out.set(n, await readFile(join(this.localDir, n), 'utf8'));
       } catch {
         // vanished meanwhile, or not a file: not ours to manage
       }
