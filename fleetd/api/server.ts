@@ -52,6 +52,8 @@ export interface Api {
   readonly metrics: MetricsRegistry;
   /** The engine plugs its explainer in when it starts (or removes it with undefined). */
   setExplainer(explain: PlacementExplainer | undefined): void;
+  /** A reloaded token_limit (tokens of the old limit are then refused with 400, as fleet). */
+  setTokenLimit(limit: number): void;
 }
 
 export const API_PREFIXES = ['/fleet/v1', '/v1-alpha'] as const;
@@ -73,7 +75,7 @@ function methodNotAllowed(allowed: string[]): never {
 
 export function createApi(opts: ApiOptions): Api {
   const reg = opts.registry;
-  const tokenLimit = opts.tokenLimit ?? 100;
+  let tokenLimit = opts.tokenLimit ?? 100;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = opts.log;
   const metrics = opts.metrics ?? new MetricsRegistry();
@@ -461,6 +463,9 @@ export function createApi(opts: ApiOptions): Api {
     metrics,
     setExplainer(e) {
       explain = e;
+    },
+    setTokenLimit(limit) {
+      tokenLimit = limit;
     },
   };
 }
