@@ -73,6 +73,7 @@ interface Ctx {
 }
 
 function methodNotAllowed(allowed: string[]): never {
+  if (allowed.length === 0) throw new ApiError(405, 'no method is supported against this resource');
   throw new ApiError(405, `only ${allowed.join(', ')} supported against this resource`, {
     Allow: allowed.join(', '),
   });
