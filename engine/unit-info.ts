@@ -1,0 +1,107 @@
+/**
+ * What the planner needs to know about one unit, derived from its record once (pure): validity,
+ * [X-Fleet] requirements and, for sockets, which service the socket activates.
+ */
+import {
+  isTruthy,
+  loadUnit,
+  parseUnitName,
+  type FleetRequirements,
+  type ParsedUnit,
+} from '../units/index.js';
+
+export type DesiredState = 'inactive' | 'loaded' | 'launched';
+
+export interface ModelUnit {
+  name: string;
+  desiredState: DesiredState;
+  body: string;
+  hash: string;
+  /** The create revision of the unit's key: schedule writes are guarded by it. */
+  createRevision: string;
+  /** False when the file or its [X-Fleet] section has errors: such a unit is never placed. */
+  valid: boolean;
+  /** Why the unit is invalid (empty when valid). */
+  problems: string[];
+  requirements: FleetRequirements;
+  /**
+   * For a socket unit: the unit it activates. `service` is an exact name (`foo.service`, or the
+   * socket's Service=); `template` is set for Accept=yes (`foo@.service`: its instances follow).
+   */
+  activates?: { service?: string; template?: string };
+}
+
+export interface UnitInput {
+  name: string;
+  body: string;
+  hash: string;
+  desiredState: DesiredState;
+  createRevision: string;
+}
+
+interface Derived {
+  valid: boolean;
+  problems: string[];
+  requirements: FleetRequirements;
+  activates?: { service?: string; template?: string };
+}
+
+/**
+ * Reads a unit. Bodies repeat (instances of one template, re-lists), so results are memoized by
+ * name and body; the cache is bounded.
+ */
+export class UnitReader {
+  private readonly memo = new Map<string, Derived>();
+
+  constructor(private readonly max = 50_000) {}
+
+  read(input: UnitInput): ModelUnit {
+    const key = `${input.name}\u0000${input.hash}`;
+    let d = this.memo.get(key);
+    if (!d) {
+      d = derive(input.name, input.body);
+      if (this.memo.size >= this.max) this.memo.delete(this.memo.keys().next().value!);
+      this.memo.set(key, d);
+    }
+    const unit: ModelUnit = {
+      name: input.name,
+      desiredState: input.desiredState,
+      body: input.body,
+      hash: input.hash,
+      createRevision: input.createRevision,
+      valid: d.valid,
+      problems: d.problems,
+      requirements: d.requirements,
+    };
+    if (d.activates) unit.activates = d.activates;
+    return unit;
+  }
+}
+
+function derive(name: string, body: string): Derived {
+  const loaded = loadUnit(name, body);
+  const d: Derived = {
+    valid: loaded.valid,
+    problems: loaded.errors.map((e) => (e.line !== null ? `line ${e.line}: ${e.message}` : e.message)),
+    requirements: loaded.requirements,
+  };
+  if (loaded.valid && loaded.nameInfo?.suffix === 'socket' && loaded.unit) {
+    d.activates = socketTarget(name, loaded.unit);
+  }
+  return d;
+}
+
+/** Which unit a socket activates, as systemd decides it (Service=, else Accept=, else same name). */
+export function socketTarget(socketName: string, unit: ParsedUnit): { service?: string; template?: string } {
+  let service: string | undefined;
+  let accept = false;
+  for (const o of unit.options) {
+    if (o.section !== 'Socket') continue;
+    if (o.name === 'Service') service = o.value.trim() || undefined;
+    if (o.name === 'Accept') accept = isTruthy(o.value.trim());
+  }
+  if (service !== undefined) return { service };
+  const info = parseUnitName(socketName);
+  if (accept) return { template: `${info.prefix}@.service` };
+  return { service: `${info.name}.service` };
+}
