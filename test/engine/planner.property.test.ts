@@ -68,7 +68,10 @@ type Cluster = {
 
 function build(c: Cluster, reverse = false): ClusterModel {
   const assignments: Record<string, string[]> = {};
-  for (const [u, m] of c.assigned) (assignments[u] ??= []).includes(m) || assignments[u]!.push(m);
+  for (const [u, m] of c.assigned) {
+    const list = (assignments[u] ??= []);
+    if (!list.includes(m)) list.push(m);
+  }
   const units = reverse ? [...c.units].reverse() : c.units;
   const machines = reverse ? [...c.machines].reverse() : c.machines;
   return model(units, machines, assignments);
