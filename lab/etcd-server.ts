@@ -3,7 +3,7 @@
  * directory, for tests, benchmarks and fleet-lab. Stopped by PID, never by name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,41 @@ export interface EtcdServerOptions {
   logFile?: string;
   /** Outlive this Node process (fleet-lab); the caller then owns the PID. */
   detached?: boolean;
+  /**
+   * A cgroup (v2) directory to run etcd in, e.g. fleet-lab's cluster cgroup: the process joins
+   * it before exec'ing etcd, so an owner that crashes before recording the PID can still find it.
+   */
+  cgroup?: string;
   /** Extra etcd flags, e.g. ['--auto-compaction-retention=1']. */
   extraArgs?: string[];
   /** How long to wait for /health (default 20 s). */
   startTimeoutMs?: number;
+  /** --initial-cluster for a member of a multi-member cluster (default: this member alone). */
+  initialCluster?: string;
+  /** --initial-cluster-token (default: etcd's). */
+  clusterToken?: string;
+  /**
+   * Wait for /health before start() resolves (default true). A member of a 3-member cluster
+   * is healthy only once a quorum runs: start all members without waiting, then waitHealthy().
+   */
+  waitHealthy?: boolean;
+}
+
+/** What a detached server needs to be found again from another process (fleet-lab's state). */
+export interface EtcdServerRecord {
+  name: string;
+  host: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+  logFile?: string;
+  initialCluster?: string;
+  clusterToken?: string;
+  extraArgs?: string[];
+  cgroup?: string;
+  pid?: number;
+  /** Kernel start time of pid (field 22 of /proc/PID/stat), so a reused PID is never signalled. */
+  pidStart?: number;
 }
 
 export class EtcdServerError extends Error {
@@ -48,7 +79,8 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-async function portIsFree(host: string, port: number): Promise<boolean> {
+/** Whether host:port can be listened on right now. */
+export async function portIsFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
@@ -56,12 +88,33 @@ async function portIsFree(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** Kernel start time of a process, or undefined if it is gone or a zombie. */
+export function pidStartTime(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  return Number(rest[19]);
+}
+
+/**
+ * Whether the process runs. A zombie counts as gone: a detached process whose parent exited is
+ * reaped by the host's PID 1, which may take a while.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return pidStartTime(pid) !== undefined;
+  } catch {
+    return true;
   }
 }
 
@@ -82,6 +135,7 @@ export class EtcdServer {
   readonly name: string;
   private child: ChildProcess | undefined;
   private currentPid: number | undefined;
+  private currentPidStart: number | undefined;
   private readonly ownsDataDir: boolean;
 
   private constructor(
@@ -108,7 +162,7 @@ export class EtcdServer {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'fleet-etcd-'));
     const server = new EtcdServer(opts, { client, peer }, dataDir, ownsDataDir);
     try {
-      await server.launch();
+      await server.launch(opts.waitHealthy ?? true);
     } catch (e) {
       await server.remove();
       throw e;
@@ -116,8 +170,56 @@ export class EtcdServer {
     return server;
   }
 
+  /**
+   * The server of a record written by toRecord(), possibly by another process: stop(), kill9()
+   * and restart() act on its PID if it is still that process. The data dir is not owned.
+   */
+  static adopt(rec: EtcdServerRecord): EtcdServer {
+    const opts: EtcdServerOptions = {
+      host: rec.host,
+      clientPort: rec.clientPort,
+      peerPort: rec.peerPort,
+      dataDir: rec.dataDir,
+      name: rec.name,
+      detached: true,
+      ...(rec.logFile !== undefined ? { logFile: rec.logFile } : {}),
+      ...(rec.initialCluster !== undefined ? { initialCluster: rec.initialCluster } : {}),
+      ...(rec.clusterToken !== undefined ? { clusterToken: rec.clusterToken } : {}),
+      ...(rec.extraArgs !== undefined ? { extraArgs: rec.extraArgs } : {}),
+      ...(rec.cgroup !== undefined ? { cgroup: rec.cgroup } : {}),
+    };
+    const server = new EtcdServer(opts, { client: rec.clientPort, peer: rec.peerPort }, rec.dataDir, false);
+    if (rec.pid !== undefined && rec.pidStart !== undefined && pidStartTime(rec.pid) === rec.pidStart) {
+      server.currentPid = rec.pid;
+      server.currentPidStart = rec.pidStart;
+    }
+    return server;
+  }
+
+  toRecord(): EtcdServerRecord {
+    return {
+      name: this.name,
+      host: this.host,
+      clientPort: this.clientPort,
+      peerPort: this.peerPort,
+      dataDir: this.dataDir,
+      ...(this.opts.logFile !== undefined ? { logFile: this.opts.logFile } : {}),
+      ...(this.opts.initialCluster !== undefined ? { initialCluster: this.opts.initialCluster } : {}),
+      ...(this.opts.clusterToken !== undefined ? { clusterToken: this.opts.clusterToken } : {}),
+      ...(this.opts.extraArgs !== undefined ? { extraArgs: this.opts.extraArgs } : {}),
+      ...(this.opts.cgroup !== undefined ? { cgroup: this.opts.cgroup } : {}),
+      ...(this.currentPid !== undefined ? { pid: this.currentPid } : {}),
+      ...(this.currentPidStart !== undefined ? { pidStart: this.currentPidStart } : {}),
+    };
+  }
+
   get pid(): number | undefined {
     return this.currentPid;
+  }
+
+  /** The peer URL, e.g. http://127.0.0.1:23800. */
+  get peerUrl(): string {
+    return `http://${this.host}:${this.peerPort}`;
   }
 
   /** The client URL, e.g. http://127.0.0.1:23790. */
@@ -141,17 +243,24 @@ export class EtcdServer {
       '--initial-advertise-peer-urls',
       peerUrl,
       '--initial-cluster',
-      `${this.name}=${peerUrl}`,
+      this.opts.initialCluster ?? `${this.name}=${peerUrl}`,
       '--initial-cluster-state',
       'new',
+      ...(this.opts.clusterToken ? ['--initial-cluster-token', this.opts.clusterToken] : []),
       ...(this.opts.extraArgs ?? []),
     ];
   }
 
-  private async launch(): Promise<void> {
+  private async launch(waitHealthy: boolean): Promise<void> {
     // /health of another etcd on a taken port would look like ours: refuse up front.
     for (const port of [this.clientPort, this.peerPort]) {
-      if (!(await portIsFree(this.host, port))) {
+      // Just after a kill, a client's connection may hold the port for a moment: retry briefly.
+      let free = await portIsFree(this.host, port);
+      for (let i = 0; i < 10 && !free; i++) {
+        await sleep(100);
+        free = await portIsFree(this.host, port);
+      }
+      if (!free) {
         throw new EtcdServerError(
           `cannot start etcd on ${this.host}:${port}: the port is taken; pick another or stop its owner`,
         );
@@ -160,7 +269,10 @@ export class EtcdServer {
     const out = this.opts.logFile ? openSync(this.opts.logFile, 'a') : 'ignore';
     let child: ChildProcess;
     try {
-      child = spawn('etcd', this.args(), {
+      const [cmd, ...args] = this.opts.cgroup
+        ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec etcd "$@"', this.opts.cgroup, ...this.args()]
+        : ['etcd', ...this.args()];
+      child = spawn(cmd ?? 'etcd', args, {
         stdio: ['ignore', out, out],
         detached: this.opts.detached ?? false,
         env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
@@ -181,11 +293,21 @@ export class EtcdServer {
     spawnError.catch(() => undefined);
     this.child = child;
     this.currentPid = child.pid;
+    this.currentPidStart = child.pid === undefined ? undefined : pidStartTime(child.pid);
     if (this.opts.detached) child.unref();
-    await Promise.race([spawnError, this.waitHealthy(this.opts.startTimeoutMs ?? 20000)]);
+    this.spawnError = spawnError;
+    if (waitHealthy) await this.waitHealthy();
   }
 
-  private async waitHealthy(timeoutMs: number): Promise<void> {
+  private spawnError: Promise<never> | undefined;
+
+  /** Resolves once /health says true (for a cluster member: once a quorum runs). */
+  async waitHealthy(timeoutMs = this.opts.startTimeoutMs ?? 20000): Promise<void> {
+    const wait = this.pollHealthy(timeoutMs);
+    await (this.spawnError ? Promise.race([this.spawnError, wait]) : wait);
+  }
+
+  private async pollHealthy(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.currentPid === undefined || !isAlive(this.currentPid) || this.child?.exitCode != null) {
@@ -219,6 +341,12 @@ export class EtcdServer {
   private async signal(sig: NodeJS.Signals, timeoutMs: number): Promise<void> {
     const pid = this.currentPid;
     if (pid === undefined) return;
+    // A recorded PID the kernel gave to another process since is not ours to signal.
+    if (this.currentPidStart !== undefined && pidStartTime(pid) !== this.currentPidStart) {
+      this.currentPid = undefined;
+      this.currentPidStart = undefined;
+      return;
+    }
     try {
       process.kill(pid, sig);
     } catch {
@@ -233,13 +361,14 @@ export class EtcdServer {
       await waitExit(pid, 2000);
     }
     this.currentPid = undefined;
+    this.currentPidStart = undefined;
     this.child = undefined;
   }
 
   /** Starts it again on the same ports and data dir (after stop() or kill9()). */
-  async restart(): Promise<void> {
+  async restart(opts: { waitHealthy?: boolean } = {}): Promise<void> {
     if (this.currentPid !== undefined) await this.stop();
-    await this.launch();
+    await this.launch(opts.waitHealthy ?? true);
   }
 
   /** Stops it and removes the data dir if this object made it. */

@@ -80,6 +80,12 @@ function readTlsFiles(cfg: EtcdClientConfig, readFile: (path: string) => Buffer 
   return out;
 }
 
+/**
+ * gRPC's largest response the client accepts. grpc-js defaults to 4 MiB, which a listing of a few
+ * thousand unit files exceeds; registry listings page well under this.
+ */
+export const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
+
 /** The etcd3 options for a configuration (TLS material already read). Pure. */
 function etcd3Options(cfg: EtcdClientConfig, tls: TlsFiles, policy: EtcdPolicyOptions): IOptions {
   const timeoutMs = cfg.etcdRequestTimeoutMs;
@@ -90,6 +96,7 @@ function etcd3Options(cfg: EtcdClientConfig, tls: TlsFiles, policy: EtcdPolicyOp
       return ctx.isStream ? {} : { deadline: Date.now() + timeoutMs };
     },
     faultHandling: faultHandling(policy),
+    grpcOptions: { 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES },
   };
   if (tls.ca || tls.cert || tls.key) {
     // Without a CA file the system's trusted roots verify etcd (grpc takes null for that).

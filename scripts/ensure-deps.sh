@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is not there yet: npm dependencies, and the Debian packages
-# the tests and the lab run for real (etcd-server; iproute2 and util-linux for fleet-lab).
+# the tests and the lab run for real (etcd-server, etcd-client for the documented etcdctl examples; iproute2 and util-linux for fleet-lab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ fi
 
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then

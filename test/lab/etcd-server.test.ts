@@ -45,4 +45,28 @@ describe('lab/etcd-server', () => {
       await a.remove();
     }
   });
+
+  it('is found again from its record (another process), and a record whose PID was reused is never signalled', async () => {
+    const etcd = await EtcdServer.start({ detached: true });
+    let adopted: EtcdServer | undefined;
+    try {
+      const rec = etcd.toRecord();
+      expect(rec.pid).to.equal(etcd.pid);
+      expect(rec.pidStart).to.be.a('number');
+      // A record naming the same PID with another start time is someone else's process now.
+      const stranger = EtcdServer.adopt({ ...rec, pidStart: rec.pidStart! + 1 });
+      expect(stranger.pid).to.equal(undefined);
+      await stranger.kill9();
+      expect(isAlive(rec.pid!)).to.equal(true);
+      adopted = EtcdServer.adopt(rec);
+      expect(adopted.pid).to.equal(rec.pid);
+      await adopted.kill9();
+      expect(isAlive(rec.pid!)).to.equal(false);
+      await adopted.restart();
+      expect(await health(adopted.endpoint)).to.equal(true);
+    } finally {
+      await adopted?.stop();
+      await etcd.remove();
+    }
+  });
 });

@@ -1,0 +1,73 @@
+/**
+ * What each machine is told: its /etc/fleet/fleet.conf (etcd endpoints, metadata, agent TTL,
+ * public IP) and, once fleetd is built, the fleetd.service that runs it from the checkout.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { clientUrl } from './etcd-cluster.js';
+import { LabError } from './errors.js';
+import type { LabState, MachineRecord } from './state.js';
+
+/** `mI:k=v,k=v` (the --metadata flag) -> [machine, metadata]. */
+export function parseMetadataFlag(flag: string): [string, Record<string, string>] {
+  const m = /^(m[1-9][0-9]*):(.*)$/.exec(flag);
+  if (!m || m[1] === undefined || m[2] === undefined) {
+    throw new LabError(
+      `--metadata "${flag}": expected mI:key=value[,key=value...], e.g. m2:region=eu,disk=ssd`,
+    );
+  }
+  const md: Record<string, string> = {};
+  for (const pair of m[2].split(',')) {
+    const [k, ...v] = pair.split('=');
+    if (!k || v.length === 0 || !/^[A-Za-z0-9_.-]+$/.test(k)) {
+      throw new LabError(`--metadata "${flag}": "${pair}" is not key=value (keys: letters, digits, _ . -)`);
+    }
+    md[k] = v.join('=');
+  }
+  return [m[1], md];
+}
+
+export function fleetConf(state: LabState, m: MachineRecord): string {
+  const endpoints = state.etcd.map(clientUrl).join(',');
+  const metadata = Object.entries(m.metadata)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return [
+    `# Written by fleet-lab for machine ${m.name} of cluster ${state.name}.`,
+    `etcd_servers="${endpoints}"`,
+    `metadata="${metadata}"`,
+    `agent_ttl="${state.agentTtl}s"`,
+    `public_ip="${m.ip}"`,
+    '',
+  ].join('\n');
+}
+
+export function fleetdEntry(repo: string): string | undefined {
+  if (!existsSync(join(repo, 'dist/fleetd/main.js'))) return undefined;
+  const bin = join(repo, 'bin/fleetd.js');
+  return existsSync(bin) ? bin : join(repo, 'dist/fleetd/main.js');
+}
+
+/**
+ * fleetd as users run it: a systemd service of the machine, reading /etc/fleet/fleet.conf, run
+ * from the host's checkout (bind-mounted read-only). No Restart=: `fleet-lab kill` is a crash
+ * that stays, as in fleet's functional tests (`fleet-lab exec mI -- systemctl start fleetd`).
+ */
+export function fleetdUnit(repo: string, entry: string): string {
+  return [
+    '# Written by fleet-lab.',
+    '[Unit]',
+    'Description=fleet-ts daemon (fleetd)',
+    'Wants=dbus.socket',
+    'After=dbus.socket network.target',
+    '',
+    '[Service]',
+    `ExecStart=${process.execPath} ${entry}`,
+    `WorkingDirectory=${repo}`,
+    'Environment=FLEET_CONFIG=/etc/fleet/fleet.conf',
+    '',
+    '[Install]',
+    'WantedBy=basic.target',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,851 @@
+/**
+ * The registry: typed reads, writes, transactions and list-then-watch streams over the key layout
+ * of keys.ts. The only I/O in lib/registry; what it decides (records, chunks, diffs) lives in the
+ * pure modules next to it.
+ */
+import { EventEmitter } from 'node:events';
+import type { Election, Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import { systemClock, type Clock } from '../clock.js';
+import type { FleetConfig } from '../config.js';
+import { etcdErrorFrom, type EtcdErrorContext } from '../etcd-errors.js';
+import type { FleetError } from '../errors.js';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotLeaderError,
+  SchemaVersionError,
+  StaleFenceError,
+  UnitExistsError,
+  UnitNotFoundError,
+  type Fence,
+} from './errors.js';
+import {
+  DEFAULT_PREFIX,
+  ENGINE_ELECTION,
+  Keys,
+  SCHEMA_VERSION,
+  machineIdProblem,
+  prefixEnd,
+  prefixProblem,
+  unitNameProblem,
+} from './keys.js';
+import {
+  DESIRED_STATES,
+  decodeAssignment,
+  decodeMachine,
+  decodeSchema,
+  decodeUnit,
+  decodeUnitState,
+  encodeAssignment,
+  encodeMachine,
+  encodeSchema,
+  encodeUnit,
+  encodeUnitState,
+  type AssignmentRecord,
+  type DesiredState,
+  type MachineRecord,
+  type UnitBodyCheck,
+  type UnitRecord,
+  type UnitStateRecord,
+} from './records.js';
+import { rangePrefix } from './range.js';
+import { RegistryStream, type KvDecoded, type Listing, type Stored, type StreamOptions } from './stream.js';
+import {
+  DEFAULT_MAX_TXN_BYTES,
+  DEFAULT_MAX_TXN_OPS,
+  chunkItems,
+  createRevisionIs,
+  deleteOp,
+  duplicateKeys,
+  modRevisionIs,
+  putOp,
+  type TxnItem,
+} from './txn.js';
+import { defaultUnitBodyCheck } from './unit-check.js';
+
+export interface RegistryOptions {
+  /** etcd_key_prefix (default "/fleet/"). */
+  prefix?: string;
+  /** Validates a unit body and hashes it (default: units/parse + units/canonical). */
+  checkUnitBody?: UnitBodyCheck;
+  /** etcd's --max-txn-ops (default 128). */
+  maxTxnOps?: number;
+  /** Key and value bytes per transaction (default 1 MiB, under etcd's 1.5 MiB --max-request-bytes). */
+  maxTxnBytes?: number;
+  /** The clock for createdAt/updatedAt (default the system clock). */
+  clock?: Pick<Clock, 'now'>;
+  /** Named in error messages (etcd_servers, etcd_request_timeout). */
+  errorContext?: EtcdErrorContext;
+  /** Also receives every invalid-value report (they are 'invalid' events too). */
+  onInvalid?: (report: InvalidValue) => void;
+}
+
+/** A value under the prefix that failed validation; reported once per key and revision, then skipped. */
+export interface InvalidValue {
+  key: string;
+  modRevision: string;
+  reason: string;
+  /** A one-line message for logs and users: the key, what is wrong, what to do. */
+  message: string;
+}
+
+export interface UnitInput {
+  name: string;
+  body: string;
+  /** Default "inactive" for a new unit; a replace keeps the current one when absent. */
+  desiredState?: DesiredState;
+  source?: string;
+}
+
+/** One change to the schedule, as the engine's applier writes it. */
+export type ScheduleChange =
+  | {
+      type: 'put';
+      record: AssignmentRecord;
+      /**
+       * The create revision of the unit key the engine planned from (Stored.createRevision): the
+       * write is refused if the unit was destroyed (or destroyed and submitted again) since, so a
+       * destroyed unit is never placed again.
+       */
+      unitCreateRevision: string;
+    }
+  | { type: 'delete'; machineId: string; unit: string };
+
+export interface BatchResult {
+  /** The revision of the last transaction (the write is visible to reads at or after it). */
+  revision: string;
+  transactions: number;
+}
+
+export interface SubmitBatchResult extends BatchResult {
+  created: string[];
+  /** Units that already existed: left as they are. */
+  existing: string[];
+}
+
+export interface RegistryEvents {
+  invalid: [InvalidValue];
+}
+
+const CAS_ATTEMPTS = 8;
+
+export class Registry extends EventEmitter<RegistryEvents> {
+  readonly keys: Keys;
+  readonly maxTxnOps: number;
+  readonly maxTxnBytes: number;
+  private readonly check: UnitBodyCheck;
+  private readonly now: () => Date;
+  private readonly errorContext: EtcdErrorContext;
+  /** key -> modRevision last reported invalid. */
+  private readonly reported = new Map<string, string>();
+
+  constructor(
+    readonly client: Etcd3,
+    private readonly opts: RegistryOptions = {},
+  ) {
+    super();
+    const prefix = opts.prefix ?? DEFAULT_PREFIX;
+    const p = prefixProblem(prefix);
+    if (p) throw new InvalidInputError(`bad etcd key prefix "${prefix}": ${p}; fix etcd_key_prefix`);
+    this.keys = new Keys(prefix);
+    this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
+    this.maxTxnBytes = opts.maxTxnBytes ?? DEFAULT_MAX_TXN_BYTES;
+    this.check = memoizeCheck(opts.checkUnitBody ?? defaultUnitBodyCheck);
+    const clock = opts.clock ?? systemClock;
+    this.now = () => new Date(clock.now());
+    this.errorContext = opts.errorContext ?? { endpoints: [] };
+  }
+
+  // ---------------------------------------------------------------- schema
+
+  /**
+   * Checks the schema-version key; writes it when absent and `create` (default true). Throws
+   * SchemaVersionError when the prefix holds another or an unreadable version.
+   */
+  async checkSchema(opts: { create?: boolean } = {}): Promise<number> {
+    const key = this.keys.schema();
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const kv = await this.getKv(key, 'read the schema version');
+      if (kv) {
+        const d = decodeSchema(kv.value.toString());
+        if (!d.ok) {
+          throw new SchemaVersionError(
+            `${key} holds an unreadable schema version (${d.reason}); it should be ${encodeSchema(SCHEMA_VERSION)}: ` +
+              `check that etcd_key_prefix ${this.keys.prefix} belongs to fleet, then fix the key with etcdctl`,
+            key,
+          );
+        }
+        if (d.record.version !== SCHEMA_VERSION) {
+          throw new SchemaVersionError(
+            d.record.version > SCHEMA_VERSION
+              ? `${key} says schema version ${d.record.version}, written by a newer fleet-ts; this one understands version ${SCHEMA_VERSION}: upgrade fleet-ts on this machine (or use another etcd_key_prefix)`
+              : `${key} says schema version ${d.record.version}, which this fleet-ts (version ${SCHEMA_VERSION}) cannot read; migrate the data or use another etcd_key_prefix`,
+            key,
+          );
+        }
+        return d.record.version;
+      }
+      if (opts.create === false) return SCHEMA_VERSION;
+      const res = await this.txn(
+        [createRevisionIs(key, 0)],
+        [putOp(key, encodeSchema(SCHEMA_VERSION))],
+        [],
+        'write the schema version',
+      );
+      if (res.succeeded) return SCHEMA_VERSION;
+    }
+    throw new ConflictError('the schema version', key);
+  }
+
+  // ---------------------------------------------------------------- units
+
+  /** Create-only: throws UnitExistsError if a unit of that name exists. */
+  async submitUnit(input: UnitInput): Promise<Stored<UnitRecord>> {
+    const rec = this.newUnitRecord(input);
+    const key = this.keys.unit(rec.name);
+    const value = encodeUnit(rec);
+    const res = await this.txn(
+      [createRevisionIs(key, 0)],
+      [putOp(key, value)],
+      [],
+      `submit unit ${rec.name}`,
+    );
+    if (!res.succeeded) throw new UnitExistsError(rec.name, key);
+    const rev = res.header.revision;
+    return { id: rec.name, key, record: rec, createRevision: rev, modRevision: rev, lease: '0' };
+  }
+
+  /**
+   * Create-only for many units, chunked into transactions of at most maxTxnOps-1 units. Each unit is
+   * created if absent (an etcd nested transaction per unit); existing ones are reported, untouched.
+   * If a transaction fails, the earlier ones stay applied: submitting the same batch again reports
+   * those units as existing.
+   */
+  async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
+    const recs = inputs.map((i) => this.newUnitRecord(i));
+    const items: TxnItem[] = recs.map((rec) => {
+      const key = this.keys.unit(rec.name);
+      const nested: IRequestOp = {
+        request_txn: {
+          compare: [createRevisionIs(key, 0)],
+          success: [putOp(key, encodeUnit(rec))],
+          failure: [],
+        },
+      };
+      return { compares: [], ops: [nested] };
+    });
+    this.refuseDuplicates(recs.map((r) => this.keys.unit(r.name)));
+    const created: string[] = [];
+    const existing: string[] = [];
+    let revision = '0';
+    let i = 0;
+    // etcd 3.4 refuses maxTxnOps nested transactions in one (measured: 127 pass, 128 do not).
+    const chunks = chunkItems(items, this.maxTxnOps - 1, 0, this.maxTxnBytes);
+    for (const chunk of chunks) {
+      const res = await this.txn(
+        [],
+        chunk.flatMap((c) => c.ops),
+        [],
+        `submit ${chunk.length} units`,
+      );
+      revision = res.header.revision;
+      for (const r of res.responses) {
+        const name = recs[i++]!.name;
+        (r.response_txn?.succeeded ? created : existing).push(name);
+      }
+    }
+    return { created, existing, revision, transactions: chunks.length };
+  }
+
+  /** Replaces the file (and optionally desired state/source) of an existing unit. */
+  async replaceUnit(input: UnitInput): Promise<Stored<UnitRecord>> {
+    const fresh = this.newUnitRecord(input);
+    return this.updateUnit(fresh.name, `replace unit ${fresh.name}`, (cur) => ({
+      ...cur,
+      body: fresh.body,
+      hash: fresh.hash,
+      desiredState: input.desiredState ?? cur.desiredState,
+      ...(input.source !== undefined ? { source: input.source } : {}),
+      updatedAt: fresh.updatedAt!,
+    }));
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<Stored<UnitRecord>> {
+    if (!(DESIRED_STATES as readonly string[]).includes(state)) {
+      throw new InvalidInputError(
+        `desired state "${state}" of unit ${name} must be one of ${DESIRED_STATES.join(', ')}`,
+      );
+    }
+    return this.updateUnit(name, `set unit ${name} to ${state}`, (cur) => ({
+      ...cur,
+      desiredState: state,
+      updatedAt: this.now().toISOString(),
+    }));
+  }
+
+  /**
+   * Removes the unit and its assignments, in one transaction when they fit (else the unit and the
+   * first assignments, then the rest; none can be added meanwhile, as the engine's writes are
+   * guarded by the unit's create revision). Throws UnitNotFoundError if absent.
+   */
+  async destroyUnit(name: string): Promise<{ revision: string; assignmentsRemoved: number }> {
+    this.refuseUnitName(name);
+    const key = this.keys.unit(name);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const kv = await this.getKv(key, `read unit ${name}`);
+      if (!kv) throw new UnitNotFoundError(name, key);
+      const assigned = await this.assignmentKeysOf(name);
+      const first = assigned.slice(0, this.maxTxnOps - 1);
+      const rest = assigned.slice(first.length);
+      const res = await this.txn(
+        [modRevisionIs(key, kv.mod_revision)],
+        [deleteOp(key), ...first.map(deleteOp)],
+        [],
+        `destroy unit ${name}`,
+      );
+      if (!res.succeeded) continue;
+      let revision = res.header.revision;
+      // Anything the engine placed between our read and the delete, and any overflow.
+      const leftovers = [...rest, ...(await this.assignmentKeysOf(name)).filter((k) => !first.includes(k))];
+      const unique = [...new Set(leftovers)];
+      for (const chunk of chunkItems(
+        unique.map((k) => ({ compares: [], ops: [deleteOp(k)] })),
+        this.maxTxnOps,
+        1,
+      )) {
+        const r = await this.txn(
+          [createRevisionIs(key, 0)],
+          chunk.flatMap((c) => c.ops),
+          [],
+          `remove assignments of destroyed unit ${name}`,
+        );
+        if (!r.succeeded) break; // submitted again meanwhile: the new unit's schedule is the engine's
+        revision = r.header.revision;
+      }
+      return { revision, assignmentsRemoved: first.length + unique.length };
+    }
+    throw new ConflictError(`unit ${name}`, key);
+  }
+
+  async getUnit(name: string): Promise<Stored<UnitRecord> | undefined> {
+    this.refuseUnitName(name);
+    const key = this.keys.unit(name);
+    const kv = await this.getKv(key, `read unit ${name}`);
+    return kv ? this.decodeOrReport(kv, this.decodeUnitKv) : undefined;
+  }
+
+  listUnits(): Promise<Listing<UnitRecord>> {
+    return this.list(this.keys.unitsPrefix(), 'units', this.decodeUnitKv);
+  }
+
+  watchUnits(opts: StreamOptions = {}): RegistryStream<UnitRecord> {
+    return this.stream('units', this.keys.unitsPrefix(), this.decodeUnitKv, opts);
+  }
+
+  // ---------------------------------------------------------------- schedule (engine only)
+
+  /** etcd3's election for the engine leader, under `<prefix>election/engine/`. */
+  engineElection(ttlSeconds: number): Election {
+    return this.client.namespace(this.keys.electionNamespace()).election(ENGINE_ELECTION, ttlSeconds);
+  }
+
+  /**
+   * The fence of an elected engine: its campaign key (Campaign.getCampaignKey()) and that key's
+   * create revision. Throws NotLeaderError if the key is gone or is not the leader's.
+   */
+  async fenceFor(campaignKey: string): Promise<Fence> {
+    const prefix = this.keys.electionPrefix();
+    if (!campaignKey.startsWith(prefix)) {
+      throw new InvalidInputError(
+        `${campaignKey} is not an engine election key (under ${prefix})`,
+        campaignKey,
+      );
+    }
+    try {
+      const res = await this.client.kv.range({
+        key: Buffer.from(prefix),
+        range_end: prefixEnd(prefix),
+        sort_target: 'Create',
+        sort_order: 'Ascend',
+        limit: 1,
+        keys_only: true,
+      });
+      const own = await this.getKv(campaignKey, 'read the engine election key');
+      const leader = res.kvs[0];
+      if (!own) throw new NotLeaderError(campaignKey, undefined);
+      if (!leader || leader.key.toString() !== campaignKey) {
+        throw new NotLeaderError(campaignKey, leader?.key.toString());
+      }
+      return { key: campaignKey, createRevision: own.create_revision };
+    } catch (e) {
+      throw this.wrapError(e, 'read the engine election');
+    }
+  }
+
+  /**
+   * Writes schedule changes, each transaction fenced by the engine's leadership: if the fence's
+   * key is gone or was re-created, nothing of that transaction is written and StaleFenceError is
+   * thrown. Changes are chunked under maxTxnOps; transactions before a refused one stay applied.
+   */
+  async applySchedule(fence: Fence, changes: readonly ScheduleChange[]): Promise<BatchResult> {
+    const items: TxnItem[] = [];
+    const guards: (string | undefined)[] = [];
+    for (const c of changes) {
+      if (c.type === 'put') {
+        const r = c.record;
+        this.refuseMachineId(r.machineId);
+        this.refuseUnitName(r.unit);
+        const key = this.keys.assignment(r.machineId, r.unit);
+        const value = encodeAssignment(r);
+        const d = decodeAssignment(r.machineId, r.unit, value, this.check);
+        if (!d.ok)
+          throw new InvalidInputError(
+            `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
+            key,
+          );
+        const unitKey = this.keys.unit(r.unit);
+        items.push({ compares: [createRevisionIs(unitKey, c.unitCreateRevision)], ops: [putOp(key, value)] });
+        guards.push(r.unit);
+      } else {
+        this.refuseMachineId(c.machineId);
+        this.refuseUnitName(c.unit);
+        items.push({ compares: [], ops: [deleteOp(this.keys.assignment(c.machineId, c.unit))] });
+        guards.push(undefined);
+      }
+    }
+    this.refuseDuplicateItems(items);
+    const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
+    let revision = '0';
+    let idx = 0;
+    const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
+    for (const chunk of chunks) {
+      const chunkGuards = guards.slice(idx, idx + chunk.length).filter((g): g is string => g !== undefined);
+      idx += chunk.length;
+      const failure: IRequestOp[] = [
+        { request_range: { key: Buffer.from(fence.key), keys_only: true } },
+        ...chunkGuards.map((u) => ({
+          request_range: { key: Buffer.from(this.keys.unit(u)), keys_only: true },
+        })),
+      ].slice(0, this.maxTxnOps);
+      const res = await this.txn(
+        [fenceCmp, ...chunk.flatMap((c) => c.compares)],
+        chunk.flatMap((c) => c.ops),
+        failure,
+        'write the schedule',
+      );
+      if (!res.succeeded) {
+        const f = res.responses[0]?.response_range?.kvs[0];
+        if (!f || f.create_revision !== fence.createRevision) throw new StaleFenceError(fence);
+        const changed = chunk
+          .flatMap((c) => c.compares)
+          .map((cmp, i) => ({ cmp, kv: res.responses[i + 1]?.response_range?.kvs[0] }))
+          .filter(({ cmp, kv }) => (kv?.create_revision ?? '0') !== String(cmp.create_revision))
+          .map(({ cmp }) => this.keys.parse(cmp.key!.toString()))
+          .map((p) => (p.kind === 'unit' ? p.unit : '?'));
+        throw new ConflictError(
+          `unit${changed.length === 1 ? '' : 's'} ${changed.join(', ')} (destroyed or submitted again since the engine planned)`,
+          this.keys.unit(changed[0] ?? ''),
+        );
+      }
+      revision = res.header.revision;
+    }
+    return { revision, transactions: chunks.length };
+  }
+
+  /** All assignments, or one machine's. */
+  listSchedule(machineId?: string): Promise<Listing<AssignmentRecord>> {
+    if (machineId !== undefined) this.refuseMachineId(machineId);
+    return this.list(
+      this.keys.schedulePrefix(machineId),
+      this.scheduleWhat(machineId),
+      this.decodeAssignmentKv,
+    );
+  }
+
+  /** The schedule, or one machine's part of it (an agent watches only its own). */
+  watchSchedule(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<AssignmentRecord> {
+    if (machineId !== undefined) this.refuseMachineId(machineId);
+    return this.stream(
+      this.scheduleWhat(machineId),
+      this.keys.schedulePrefix(machineId),
+      this.decodeAssignmentKv,
+      opts,
+    );
+  }
+
+  // ---------------------------------------------------------------- machines (their agents)
+
+  /** Writes this machine's record attached to its agent's lease (etcd3 Lease.grant()'s ID). */
+  async putMachine(record: MachineRecord, leaseId: string): Promise<string> {
+    this.refuseMachineId(record.id);
+    const key = this.keys.machine(record.id);
+    const value = encodeMachine(record);
+    const d = decodeMachine(record.id, value);
+    if (!d.ok) throw new InvalidInputError(`machine record of ${record.id} is invalid: ${d.reason}`, key);
+    const res = await this.txn([], [putOp(key, value, leaseId)], [], `publish machine ${record.id}`);
+    return res.header.revision;
+  }
+
+  async removeMachine(machineId: string): Promise<void> {
+    this.refuseMachineId(machineId);
+    await this.txn([], [deleteOp(this.keys.machine(machineId))], [], `remove machine ${machineId}`);
+  }
+
+  listMachines(): Promise<Listing<MachineRecord>> {
+    return this.list(this.keys.machinesPrefix(), 'machines', this.decodeMachineKv);
+  }
+
+  watchMachines(opts: StreamOptions = {}): RegistryStream<MachineRecord> {
+    return this.stream('machines', this.keys.machinesPrefix(), this.decodeMachineKv, opts);
+  }
+
+  // ---------------------------------------------------------------- unit states (their agents)
+
+  /** Publishes unit states of one machine, attached to its agent's lease; chunked. */
+  async putUnitStates(records: readonly UnitStateRecord[], leaseId: string): Promise<BatchResult> {
+    const items = records.map((r) => {
+      this.refuseMachineId(r.machineId);
+      this.refuseUnitName(r.unit);
+      const key = this.keys.state(r.machineId, r.unit);
+      const value = encodeUnitState(r);
+      const d = decodeUnitState(r.machineId, r.unit, value);
+      if (!d.ok)
+        throw new InvalidInputError(`state of ${r.unit} on ${r.machineId} is invalid: ${d.reason}`, key);
+      return { compares: [], ops: [putOp(key, value, leaseId)] };
+    });
+    return this.writeChunks(items, 'publish unit states');
+  }
+
+  async deleteUnitStates(machineId: string, units: readonly string[]): Promise<BatchResult> {
+    this.refuseMachineId(machineId);
+    const items = units.map((u) => {
+      this.refuseUnitName(u);
+      return { compares: [], ops: [deleteOp(this.keys.state(machineId, u))] };
+    });
+    return this.writeChunks(items, `remove unit states of ${machineId}`);
+  }
+
+  listUnitStates(machineId?: string): Promise<Listing<UnitStateRecord>> {
+    if (machineId !== undefined) this.refuseMachineId(machineId);
+    return this.list(this.keys.statesPrefix(machineId), this.statesWhat(machineId), this.decodeStateKv);
+  }
+
+  watchUnitStates(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<UnitStateRecord> {
+    if (machineId !== undefined) this.refuseMachineId(machineId);
+    return this.stream(
+      this.statesWhat(machineId),
+      this.keys.statesPrefix(machineId),
+      this.decodeStateKv,
+      opts,
+    );
+  }
+
+  // ---------------------------------------------------------------- invalid values
+
+  /** Reports an invalid value once per key and revision. */
+  reportInvalid(key: string, modRevision: string, reason: string): void {
+    if (this.reported.get(key) === modRevision) return;
+    this.reported.set(key, modRevision);
+    const report: InvalidValue = {
+      key,
+      modRevision,
+      reason,
+      message: `skipping ${key} (revision ${modRevision}): ${reason}; fix or delete the key (see docs/etcd-schema.md)`,
+    };
+    this.opts.onInvalid?.(report);
+    this.emit('invalid', report);
+  }
+
+  private forgetInvalid(key: string): void {
+    this.reported.delete(key);
+  }
+
+  // ---------------------------------------------------------------- decoding
+
+  private readonly decodeUnitKv = (kv: IKeyValue): KvDecoded<UnitRecord> => {
+    const p = this.keys.parse(kv.key.toString());
+    if (p.kind !== 'unit')
+      return { ok: false, reason: `not a unit key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
+    const d = decodeUnit(p.unit, kv.value.toString(), this.check);
+    return d.ok ? { ok: true, id: p.unit, record: d.record } : d;
+  };
+
+  private readonly decodeAssignmentKv = (kv: IKeyValue): KvDecoded<AssignmentRecord> => {
+    const p = this.keys.parse(kv.key.toString());
+    if (p.kind !== 'assignment') {
+      return { ok: false, reason: `not an assignment key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
+    }
+    const d = decodeAssignment(p.machineId, p.unit, kv.value.toString(), this.check);
+    return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
+  };
+
+  private readonly decodeMachineKv = (kv: IKeyValue): KvDecoded<MachineRecord> => {
+    const p = this.keys.parse(kv.key.toString());
+    if (p.kind !== 'machine') {
+      return { ok: false, reason: `not a machine key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
+    }
+    const d = decodeMachine(p.machineId, kv.value.toString());
+    return d.ok ? { ok: true, id: p.machineId, record: d.record } : d;
+  };
+
+  private readonly decodeStateKv = (kv: IKeyValue): KvDecoded<UnitStateRecord> => {
+    const p = this.keys.parse(kv.key.toString());
+    if (p.kind !== 'state') {
+      return { ok: false, reason: `not a unit state key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
+    }
+    const d = decodeUnitState(p.machineId, p.unit, kv.value.toString());
+    return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
+  };
+
+  private decodeOrReport<T>(kv: IKeyValue, decode: (kv: IKeyValue) => KvDecoded<T>): Stored<T> | undefined {
+    const key = kv.key.toString();
+    const d = decode(kv);
+    if (!d.ok) {
+      this.reportInvalid(key, kv.mod_revision, d.reason);
+      return undefined;
+    }
+    return {
+      id: d.id,
+      key,
+      record: d.record,
+      createRevision: kv.create_revision,
+      modRevision: kv.mod_revision,
+      lease: kv.lease,
+    };
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private scheduleWhat(machineId: string | undefined): string {
+    return machineId === undefined ? 'schedule' : `schedule of machine ${machineId}`;
+  }
+
+  private statesWhat(machineId: string | undefined): string {
+    return machineId === undefined ? 'unit states' : `unit states of machine ${machineId}`;
+  }
+
+  private stream<T>(
+    what: string,
+    prefix: string,
+    decode: (kv: IKeyValue) => KvDecoded<T>,
+    opts: StreamOptions,
+  ): RegistryStream<T> {
+    return new RegistryStream<T>(
+      {
+        client: this.client,
+        what,
+        prefix,
+        decode,
+        invalid: (k, r, why) => this.reportInvalid(k, r, why),
+        forgetInvalid: (k) => this.forgetInvalid(k),
+        wrapError: (e, op) => this.wrapError(e, op),
+      },
+      opts,
+    );
+  }
+
+  private async list<T>(
+    prefix: string,
+    what: string,
+    decode: (kv: IKeyValue) => KvDecoded<T>,
+  ): Promise<Listing<T>> {
+    let res;
+    try {
+      res = await rangePrefix(this.client, prefix);
+    } catch (e) {
+      throw this.wrapError(e, `list ${what} (${prefix})`);
+    }
+    const items: Stored<T>[] = [];
+    for (const kv of res.kvs) {
+      const s = this.decodeOrReport(kv, decode);
+      if (s) items.push(s);
+    }
+    return { items, revision: res.revision };
+  }
+
+  private async updateUnit(
+    name: string,
+    what: string,
+    change: (cur: UnitRecord) => UnitRecord,
+  ): Promise<Stored<UnitRecord>> {
+    this.refuseUnitName(name);
+    const key = this.keys.unit(name);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const kv = await this.getKv(key, `read unit ${name}`);
+      if (!kv) throw new UnitNotFoundError(name, key);
+      const d = decodeUnit(name, kv.value.toString(), this.check);
+      if (!d.ok) {
+        this.reportInvalid(key, kv.mod_revision, d.reason);
+        throw new InvalidInputError(
+          `unit ${name} holds an invalid value (${d.reason}); submit it again after destroying it, or fix ${key}`,
+          key,
+        );
+      }
+      const next = change(d.record);
+      const res = await this.txn(
+        [modRevisionIs(key, kv.mod_revision)],
+        [putOp(key, encodeUnit(next))],
+        [],
+        what,
+      );
+      if (res.succeeded) {
+        const rev = res.header.revision;
+        return {
+          id: name,
+          key,
+          record: next,
+          createRevision: kv.create_revision,
+          modRevision: rev,
+          lease: '0',
+        };
+      }
+    }
+    throw new ConflictError(`unit ${name}`, key);
+  }
+
+  private newUnitRecord(input: UnitInput): UnitRecord {
+    this.refuseUnitName(input.name);
+    const key = this.keys.unit(input.name);
+    if (typeof input.body !== 'string' || input.body.length === 0) {
+      throw new InvalidInputError(`unit ${input.name} has an empty file`, key);
+    }
+    const state = input.desiredState ?? 'inactive';
+    if (!(DESIRED_STATES as readonly string[]).includes(state)) {
+      throw new InvalidInputError(
+        `desired state "${state}" of unit ${input.name} must be one of ${DESIRED_STATES.join(', ')}`,
+        key,
+      );
+    }
+    const at = this.now().toISOString();
+    const rec: UnitRecord = {
+      name: input.name,
+      body: input.body,
+      hash: '',
+      desiredState: state,
+      createdAt: at,
+      updatedAt: at,
+    };
+    if (input.source !== undefined) rec.source = input.source;
+    const { hash: _unset, ...unhashed } = rec;
+    const d = decodeUnit(input.name, JSON.stringify(unhashed), this.check);
+    if (!d.ok) throw new InvalidInputError(`unit ${input.name} cannot be submitted: ${d.reason}`, key);
+    rec.hash = d.record.hash;
+    return rec;
+  }
+
+  private async assignmentKeysOf(unit: string): Promise<string[]> {
+    const prefix = this.keys.schedulePrefix();
+    let res;
+    try {
+      res = await rangePrefix(this.client, prefix, { keysOnly: true });
+    } catch (e) {
+      throw this.wrapError(e, `list the schedule (${prefix})`);
+    }
+    return res.kvs
+      .map((kv) => kv.key.toString())
+      .filter((k) => {
+        const p = this.keys.parse(k);
+        return p.kind === 'assignment' && p.unit === unit;
+      });
+  }
+
+  private async writeChunks(items: TxnItem[], what: string): Promise<BatchResult> {
+    this.refuseDuplicateItems(items);
+    let revision = '0';
+    const chunks = chunkItems(items, this.maxTxnOps, 0, this.maxTxnBytes);
+    for (const chunk of chunks) {
+      const res = await this.txn(
+        chunk.flatMap((c) => c.compares),
+        chunk.flatMap((c) => c.ops),
+        [],
+        what,
+      );
+      revision = res.header.revision;
+    }
+    return { revision, transactions: chunks.length };
+  }
+
+  private async getKv(key: string, what: string): Promise<IKeyValue | undefined> {
+    try {
+      const res = await this.client.kv.range({ key: Buffer.from(key) });
+      return res.kvs[0];
+    } catch (e) {
+      throw this.wrapError(e, what);
+    }
+  }
+
+  private async txn(
+    compare: ICompare[],
+    success: IRequestOp[],
+    failure: IRequestOp[],
+    what: string,
+  ): Promise<ITxnResponse> {
+    try {
+      return await this.client.kv.txn({ compare, success, failure });
+    } catch (e) {
+      throw this.wrapError(e, what);
+    }
+  }
+
+  wrapError(err: unknown, operation: string): FleetError {
+    return etcdErrorFrom(err, { ...this.errorContext, operation });
+  }
+
+  private refuseUnitName(name: string): void {
+    const p = unitNameProblem(name);
+    if (p) throw new InvalidInputError(`bad unit name "${name}": ${p}`);
+  }
+
+  private refuseMachineId(id: string): void {
+    const p = machineIdProblem(id);
+    if (p) throw new InvalidInputError(`bad machine ID "${id}": ${p}`);
+  }
+
+  private refuseDuplicates(keys: string[]): void {
+    const seen = new Set<string>();
+    for (const k of keys) {
+      if (seen.has(k)) throw new InvalidInputError(`${k} appears twice in one batch; write it once`, k);
+      seen.add(k);
+    }
+  }
+
+  private refuseDuplicateItems(items: TxnItem[]): void {
+    const dups = duplicateKeys(items);
+    if (dups.length > 0) {
+      throw new InvalidInputError(
+        `${dups.join(', ')} appear(s) twice in one batch; write each key once`,
+        dups[0],
+      );
+    }
+  }
+}
+
+/**
+ * Remembers the last results of a body check: the same file is checked again and again (every
+ * assignment of a global unit carries it; every re-list decodes it). Bounded; pure.
+ */
+export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
+  const memo = new Map<string, ReturnType<UnitBodyCheck>>();
+  return (body) => {
+    const hit = memo.get(body);
+    if (hit) return hit;
+    const r = check(body);
+    if (memo.size >= max) memo.delete(memo.keys().next().value!);
+    memo.set(body, r);
+    return r;
+  };
+}
+
+/** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */
+export function registryOptionsFrom(
+  cfg: Pick<FleetConfig, 'etcdKeyPrefix' | 'etcdServers' | 'etcdRequestTimeoutMs' | 'etcdUsername'>,
+): RegistryOptions {
+  return {
+    prefix: cfg.etcdKeyPrefix,
+    errorContext: {
+      endpoints: cfg.etcdServers,
+      requestTimeoutMs: cfg.etcdRequestTimeoutMs,
+      ...(cfg.etcdUsername ? { username: cfg.etcdUsername } : {}),
+    },
+  };
+}
