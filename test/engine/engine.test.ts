@@ -1,0 +1,161 @@
+import { expect } from 'chai';
+import { Engine } from '../../engine/engine.js';
+import { Registry, type UnitInput } from '../../lib/registry/index.js';
+import { useEtcd } from '../fixtures/etcd.js';
+import { SimMachine, eventually, scheduleOf, unitBody, watchDoubles } from './cluster.js';
+
+const fast = { backoff: () => new Promise<void>((r) => setTimeout(r, 20)) };
+
+describe('engine (in process) against a real etcd', function () {
+  this.timeout(60000);
+  const etcd = useEtcd();
+  const engines: Engine[] = [];
+  const machines: SimMachine[] = [];
+
+  afterEach(async () => {
+    await Promise.all(engines.splice(0).map((e) => e.stop()));
+    await Promise.all(machines.splice(0).map((m) => m.die()));
+  });
+
+  function newEngine(name: string, reg: Registry): Engine {
+    const e = new Engine({
+      registry: reg,
+      candidate: name,
+      leaseTtlSeconds: 2,
+      reconcileIntervalMs: 60000,
+      ...fast,
+    });
+    e.on('error', () => undefined);
+    engines.push(e);
+    return e;
+  }
+
+  async function machine(
+    reg: Registry,
+    id: string,
+    metadata: Record<string, string> = {},
+  ): Promise<SimMachine> {
+    const m = await SimMachine.start(etcd.newClient(), reg, id, { metadata });
+    machines.push(m);
+    return m;
+  }
+
+  it('places submitted units at once, least-loaded first, and follows changes', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    await machine(reg, 'm1');
+    await machine(reg, 'm2', { region: 'eu' });
+    const engine = newEngine('e1', reg);
+    await engine.start();
+    await eventually(async () => engine.isLeader, 'elected');
+    const t0 = Date.now();
+    await reg.submitUnits([
+      { name: 'a.service', body: unitBody('a'), desiredState: 'launched' },
+      { name: 'b.service', body: unitBody('b'), desiredState: 'launched' },
+      { name: 'eu.service', body: unitBody('eu', 'MachineMetadata=region=eu'), desiredState: 'launched' },
+      { name: 'off.service', body: unitBody('off'), desiredState: 'inactive' },
+    ]);
+    await eventually(async () => (await scheduleOf(reg)).size === 3, 'three units placed');
+    const placedIn = Date.now() - t0;
+    const s = await scheduleOf(reg);
+    expect(s.get('a.service')).to.deep.equal(['m1']);
+    expect(s.get('b.service')).to.deep.equal(['m2']);
+    expect(s.get('eu.service')).to.deep.equal(['m2']);
+    expect(placedIn, 'reacts to the watch, not a poll').to.be.below(2000);
+    // The assignment carries what the agent needs.
+    const a = (await reg.listSchedule('m1')).items[0]!.record;
+    expect(a).to.include({ unit: 'a.service', desiredState: 'launched' });
+    expect(a.body).to.equal(unitBody('a'));
+
+    await reg.setDesiredState('a.service', 'inactive');
+    await eventually(async () => !(await scheduleOf(reg)).has('a.service'), 'inactive unit unplaced');
+    await reg.setDesiredState('b.service', 'loaded');
+    await eventually(
+      async () =>
+        (await reg.listSchedule('m2')).items.some(
+          (i) => i.record.unit === 'b.service' && i.record.desiredState === 'loaded',
+        ),
+      'desired state rewritten',
+    );
+    await reg.destroyUnit('eu.service');
+    await eventually(async () => !(await scheduleOf(reg)).has('eu.service'), 'destroyed unit gone');
+  });
+
+  it('re-places the units of a machine whose lease is revoked, and of a draining machine', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    const m1 = await machine(reg, 'm1');
+    await machine(reg, 'm2');
+    const engine = newEngine('e1', reg);
+    await engine.start();
+    const units: UnitInput[] = Array.from({ length: 20 }, (_, i) => ({
+      name: `u${i}.service`,
+      body: unitBody(i),
+      desiredState: 'launched',
+    }));
+    await reg.submitUnits(units);
+    await eventually(async () => (await scheduleOf(reg)).size === 20, 'all placed');
+    expect([...(await scheduleOf(reg)).values()].filter((m) => m[0] === 'm1')).to.have.length(10);
+    const doubles = await watchDoubles(reg);
+    try {
+      const t0 = Date.now();
+      await m1.die();
+      await eventually(
+        async () => [...(await scheduleOf(reg)).values()].every((m) => m.length === 1 && m[0] === 'm2'),
+        'all on m2',
+      );
+      expect(Date.now() - t0).to.be.below(3000);
+      // m3 joins: no rebalancing; then m2 drains: everything moves to m3.
+      await machine(reg, 'm3');
+      await new Promise((r) => setTimeout(r, 300));
+      expect([...(await scheduleOf(reg)).values()].every((m) => m[0] === 'm2')).to.equal(true);
+      const lease = etcd.newClient().lease(10);
+      await reg.putMachine(
+        { id: 'm2', publicIp: '', metadata: {}, version: 't', draining: true },
+        await lease.grant(),
+      );
+      await eventually(
+        async () => [...(await scheduleOf(reg)).values()].every((m) => m.length === 1 && m[0] === 'm3'),
+        'drained to m3',
+      );
+      await lease.revoke();
+      expect(doubles.doubles).to.deep.equal([]);
+    } finally {
+      await doubles.stop();
+    }
+  });
+
+  it('a second engine takes over when the leader stops, and keeps placing', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    const regB = new Registry(etcd.newClient(), { prefix: etcd.prefix });
+    await machine(reg, 'm1');
+    const a = newEngine('a', reg);
+    const b = newEngine('b', regB);
+    await a.start();
+    await eventually(async () => a.isLeader, 'a elected');
+    await b.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.isLeader).to.equal(false);
+    await a.stop();
+    await eventually(async () => b.isLeader, 'b elected', 3000);
+    await reg.submitUnit({ name: 'x.service', body: unitBody('x'), desiredState: 'launched' });
+    await eventually(async () => (await scheduleOf(reg)).get('x.service')?.[0] === 'm1', 'placed by b');
+  });
+
+  it('reports the reasons of a unit it cannot place', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    await machine(reg, 'm1', { region: 'us' });
+    const engine = newEngine('e1', reg);
+    await engine.start();
+    await reg.submitUnit({
+      name: 'eu.service',
+      body: unitBody('eu', 'MachineMetadata=region=eu-west'),
+      desiredState: 'launched',
+    });
+    await eventually(
+      async () => engine.lastPlanned?.unplaced.some((u) => u.unit === 'eu.service') ?? false,
+      'unplaced reported',
+    );
+    expect(engine.lastPlanned!.unplaced.find((u) => u.unit === 'eu.service')!.reasons).to.deep.equal([
+      'no machine has region=eu-west',
+    ]);
+  });
+});
