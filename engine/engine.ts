@@ -298,6 +298,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.opts.log?.warn('a schedule write was refused: this engine is no longer the leader', {
         error: e.message,
       });
+      this.report(e);
       if (this.currentFence === fence) await this.campaign.restart(e);
       return;
     }

@@ -9,7 +9,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
 import { errorMessage } from '../lib/errors.js';
@@ -30,9 +29,35 @@ function machineId(file: string): string | undefined {
   }
 }
 
+/** `--name value`, `--name=value` and bare `--name` (true), for fleet's configuration flags. */
+function parseFlags(args: readonly string[]): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}"; flags look like --name value`);
+    const eq = a.indexOf('=');
+    if (eq > 0) {
+      out[a.slice(2, eq)] = a.slice(eq + 1);
+    } else if (i + 1 < args.length && !args[i + 1]!.startsWith('--')) {
+      out[a.slice(2)] = args[++i]!;
+    } else {
+      out[a.slice(2)] = true;
+    }
+  }
+  return out;
+}
+
+/** FLEET_ENGINE_CONCURRENCY: schedule transactions in flight (default 8). */
+function concurrencyFrom(v: string | undefined): number {
+  const n = v === undefined ? 8 : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new Error(`FLEET_ENGINE_CONCURRENCY must be a whole number from 1 to 64, not "${v}"`);
+  }
+  return n;
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ args: process.argv.slice(2), strict: false, allowPositionals: false });
-  const { candidate, ...flags } = values;
+  const { candidate, ...flags } = parseFlags(process.argv.slice(2));
   const { config, warnings } = loadConfig({ env: process.env, flags });
   const log = createLogger({ verbosity: config.verbosity, component: 'engine' });
   for (const w of warnings) log.warn(w);
@@ -51,6 +76,7 @@ async function main(): Promise<number> {
     candidate: name,
     leaseTtlSeconds: config.engineLeaseTtlSeconds,
     reconcileIntervalMs: config.engineReconcileIntervalMs,
+    concurrency: concurrencyFrom(process.env.FLEET_ENGINE_CONCURRENCY),
     log,
   });
   engine.on('elected', (f) => out('elected', { candidate: name, key: f.key }));

@@ -1,6 +1,16 @@
 import { expect } from 'chai';
+import { Applier } from '../../engine/applier.js';
 import { Engine } from '../../engine/engine.js';
-import { Registry, type UnitInput } from '../../lib/registry/index.js';
+import { ClusterModel } from '../../engine/model.js';
+import { plan } from '../../engine/planner.js';
+import { UnitReader } from '../../engine/unit-info.js';
+import {
+  EngineCampaign,
+  Registry,
+  StaleFenceError,
+  type Fence,
+  type UnitInput,
+} from '../../lib/registry/index.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { SimMachine, eventually, scheduleOf, unitBody, watchDoubles } from './cluster.js';
 
@@ -157,5 +167,48 @@ describe('engine (in process) against a real etcd', function () {
     expect(engine.lastPlanned!.unplaced.find((u) => u.unit === 'eu.service')!.reasons).to.deep.equal([
       'no machine has region=eu-west',
     ]);
+  });
+
+  it('the applier writes nothing with a fence that is no longer current (the paused-leader case)', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    await machine(reg, 'm1');
+    // A warm model, as the paused leader has it, and its plan.
+    const model = new ClusterModel();
+    await reg.submitUnits([{ name: 'x.service', body: unitBody('x'), desiredState: 'launched' }]);
+    const campaign = new EngineCampaign(reg, { candidate: 'paused', ttlSeconds: 2, ...fast });
+    const fence = await new Promise<Fence>((resolve) => {
+      campaign.once('elected', resolve);
+      campaign.start();
+    });
+    const reader = new UnitReader();
+    for (const u of (await reg.listUnits()).items) {
+      model.putUnit(reader.read({ ...u.record, createRevision: u.createRevision }));
+    }
+    for (const m of (await reg.listMachines()).items) model.putMachine(m.record);
+    const decisions = plan(model, 0).decisions;
+    expect(decisions).to.have.length(1);
+    // Its lease ends while it is "paused" (here: the campaign is simply not told).
+    const leaseId = fence.key.slice(fence.key.lastIndexOf('/') + 1);
+    await etcd.newClient().leaseClient.leaseRevoke({ ID: leaseId });
+    const err = await new Applier(reg).apply(fence, decisions, model).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await campaign.stop();
+    expect(err).to.be.instanceOf(StaleFenceError);
+    expect((await scheduleOf(reg)).size).to.equal(0);
+  });
+
+  it('a leader whose election key is deleted is deposed at once and campaigns again', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    const engine = newEngine('e1', reg);
+    const deposed: string[] = [];
+    engine.on('deposed', (e) => deposed.push(e.code));
+    await engine.start();
+    await eventually(async () => engine.isLeader, 'elected');
+    const first = engine.fence!;
+    await etcd.newClient().delete().key(first.key);
+    await eventually(async () => deposed.length === 1, 'deposed', 3000);
+    await eventually(async () => engine.isLeader && engine.fence!.key !== first.key, 're-elected', 5000);
   });
 });
