@@ -29,6 +29,7 @@ import {
   type CheckContext,
   type Rejection,
 } from './checkers/index.js';
+import { GlobCache } from './checkers/glob-cache.js';
 import { LoadIndex } from './load-index.js';
 import type { ClusterView, ModelAssignment, ModelMachine } from './model.js';
 import type { ModelUnit } from './unit-info.js';
@@ -89,6 +90,7 @@ class Pass implements CheckContext {
   private readonly unplacedReasons = new Map<string, string[]>();
   private readonly peersMemo = new Map<string, readonly string[]>();
   private readonly emptySet: ReadonlySet<string> = new Set();
+  private readonly globs = new GlobCache();
   private readonly loadOf = (id: string): number => this.load.get(id) ?? 0;
 
   constructor(private readonly view: ClusterView) {
@@ -139,6 +141,10 @@ class Pass implements CheckContext {
 
   placement(unit: string): string | undefined {
     return this.at.get(unit);
+  }
+
+  matches(pattern: string, name: string): boolean {
+    return this.globs.matches(pattern, name);
   }
 
   peersOf(unit: ModelUnit): readonly string[] {

@@ -24,6 +24,8 @@ export interface CheckContext {
   guardedOn(machineId: string): ReadonlySet<string>;
   /** Where a non-global unit is placed now. */
   placement(unit: string): string | undefined;
+  /** Whether a unit name matches a Conflicts=/Replaces= glob (fleet's path.Match), memoized. */
+  matches(pattern: string, name: string): boolean;
   /** The units this one must run next to: its MachineOf= plus an activating socket. */
   peersOf(unit: ModelUnit): readonly string[];
 }

@@ -146,7 +146,6 @@ describe('engine processes: failover on a real etcd', function () {
       const refused = a.events.filter(
         (e) => e.t >= resumedAt && e.event === 'error' && e.code === 'STALE_FENCE',
       );
-      // eslint-disable-next-line no-console
       console.log(
         `      (paused after ${partial} of 6000; writes refused by the fence after SIGCONT: ${refused.length})`,
       );
