@@ -27,7 +27,7 @@ import {
 import { Applier, ApplyAbortedError, isConflict, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel } from './model.js';
 import { plan, type Plan } from './planner.js';
-import { UnitReader } from './unit-info.js';
+import { ParseCache, UnitReader } from './unit-info.js';
 
 export interface EngineOptions {
   registry: Registry;
@@ -42,6 +42,11 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Transactions in flight at once while applying (default 8). */
   concurrency?: number;
+  /**
+   * The parse cache the registry was built with (as its checkUnitBody), so unit files are parsed
+   * once; optional.
+   */
+  parseCache?: ParseCache;
   /** Delay between retries (campaign, streams, failed writes). */
   backoff?: BackoffDelay;
 }
@@ -73,7 +78,7 @@ export class EngineStoppedError extends FleetError<'ENGINE_STOPPED'> {
 
 export class Engine extends EventEmitter<EngineEvents> {
   readonly model = new ClusterModel();
-  private readonly reader = new UnitReader();
+  private readonly reader: UnitReader;
   private readonly clock: Clock;
   private readonly applier: Applier;
   private readonly campaign: EngineCampaign;
@@ -98,6 +103,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   constructor(private readonly opts: EngineOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
+    this.reader = new UnitReader(opts.parseCache);
     this.applier = new Applier(opts.registry, { concurrency: opts.concurrency ?? 8 });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,

@@ -15,6 +15,7 @@ import { errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
 import { Engine } from './engine.js';
+import { ParseCache } from './unit-info.js';
 
 function out(event: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ event, t: Date.now(), pid: process.pid, ...fields })}\n`);
@@ -70,12 +71,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const client = createEtcdClient(config);
-  const registry = new Registry(client, registryOptionsFrom(config));
+  const parseCache = new ParseCache();
+  const registry = new Registry(client, { ...registryOptionsFrom(config), checkUnitBody: parseCache.check });
   const engine = new Engine({
     registry,
     candidate: name,
     leaseTtlSeconds: config.engineLeaseTtlSeconds,
     reconcileIntervalMs: config.engineReconcileIntervalMs,
+    parseCache,
     concurrency: concurrencyFrom(process.env.FLEET_ENGINE_CONCURRENCY),
     log,
   });

@@ -2,10 +2,15 @@
  * What the planner needs to know about one unit, derived from its record once (pure): validity,
  * [X-Fleet] requirements and, for sockets, which service the socket activates.
  */
+import type { UnitBodyCheck } from '../lib/registry/index.js';
 import {
   isTruthy,
   loadUnit,
+  parseUnitFile,
   parseUnitName,
+  readXFleet,
+  unitHash,
+  unitNameProblem,
   type FleetRequirements,
   type ParsedUnit,
 } from '../units/index.js';
@@ -53,13 +58,17 @@ interface Derived {
 export class UnitReader {
   private readonly memo = new Map<string, Derived>();
 
-  constructor(private readonly max = 50_000) {}
+  constructor(
+    private readonly parses?: ParseCache,
+    private readonly max = 50_000,
+  ) {}
 
   read(input: UnitInput): ModelUnit {
     const key = `${input.name}\u0000${input.hash}`;
     let d = this.memo.get(key);
     if (!d) {
-      d = derive(input.name, input.body);
+      const parsed = this.parses?.take(input.body);
+      d = parsed ? deriveParsed(input.name, parsed) : derive(input.name, input.body);
       if (this.memo.size >= this.max) this.memo.delete(this.memo.keys().next().value!);
       this.memo.set(key, d);
     }
@@ -89,6 +98,61 @@ function derive(name: string, body: string): Derived {
     d.activates = socketTarget(name, loaded.unit);
   }
   return d;
+}
+
+/** The same as derive(), from a file the registry's check already parsed. */
+function deriveParsed(name: string, unit: ParsedUnit): Derived {
+  const nameProblem = unitNameProblem(name);
+  if (nameProblem !== null) return derive(name, '');
+  const xf = readXFleet(unit.options, name);
+  const d: Derived = {
+    valid: xf.errors.length === 0,
+    problems: xf.errors.map((e) => (e.line !== null ? `line ${e.line}: ${e.message}` : e.message)),
+    requirements: xf.requirements,
+  };
+  if (d.valid && name.endsWith('.socket')) d.activates = socketTarget(name, unit);
+  return d;
+}
+
+/**
+ * The registry checks every unit body it reads (units/parse + units/canonical); the engine needs
+ * the same parse to read [X-Fleet]. Given to the registry as its `checkUnitBody`, this keeps the
+ * parse so the engine's UnitReader does not parse each file a second time. Same verdicts and
+ * hashes as the registry's default check. Bounded.
+ */
+export class ParseCache {
+  private readonly parsed = new Map<string, ParsedUnit>();
+  private readonly verdicts = new Map<string, ReturnType<UnitBodyCheck>>();
+
+  constructor(private readonly max = 250_000) {}
+
+  readonly check: UnitBodyCheck = (body) => {
+    const known = this.verdicts.get(body);
+    if (known) return known;
+    const r = parseUnitFile(body);
+    let verdict: ReturnType<UnitBodyCheck>;
+    if (!r.ok) verdict = { ok: false, reason: r.error.message };
+    else if (r.unit.options.length === 0) {
+      verdict = { ok: false, reason: 'the file sets no option (is it a unit file?)' };
+    } else {
+      verdict = { ok: true, hash: unitHash(r.unit) };
+      bounded(this.parsed, this.max).set(body, r.unit);
+    }
+    bounded(this.verdicts, this.max).set(body, verdict);
+    return verdict;
+  };
+
+  /** The parse of a body the check accepted, if still kept (it is then forgotten). */
+  take(body: string): ParsedUnit | undefined {
+    const p = this.parsed.get(body);
+    if (p) this.parsed.delete(body);
+    return p;
+  }
+}
+
+function bounded<K, V>(m: Map<K, V>, max: number): Map<K, V> {
+  if (m.size >= max) m.delete(m.keys().next().value!);
+  return m;
 }
 
 /** Which unit a socket activates, as systemd decides it (Service=, else Accept=, else same name). */

@@ -121,7 +121,6 @@ describe('engine: 10,000-unit churn on a real etcd', function () {
       await drain.revoke();
       expect(doubles.doubles).to.deep.equal([]);
       expect(placedMs).to.be.below(30000);
-      // eslint-disable-next-line no-console
       console.log(`      (10,000 units placed in ${placedMs} ms)`);
     } finally {
       await doubles.stop();
