@@ -17,7 +17,7 @@ import type { ClusterView } from './model.js';
 import type { Decision } from './planner.js';
 
 export interface ApplierOptions {
-  /** Transactions in flight at once (default 8). */
+  /** Transactions in flight at once (default 16). */
   concurrency?: number;
 }
 
@@ -43,7 +43,7 @@ export class Applier {
     private readonly registry: Registry,
     opts: ApplierOptions = {},
   ) {
-    this.concurrency = Math.max(1, opts.concurrency ?? 8);
+    this.concurrency = Math.max(1, opts.concurrency ?? 16);
   }
 
   /**

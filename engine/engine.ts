@@ -40,7 +40,7 @@ export interface EngineOptions {
   clock?: Clock;
   log?: Logger;
   signal?: AbortSignal;
-  /** Transactions in flight at once while applying (default 8). */
+  /** Transactions in flight at once while applying (default 16). */
   concurrency?: number;
   /**
    * The parse cache the registry was built with (as its checkUnitBody), so unit files are parsed
@@ -104,7 +104,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.clock = opts.clock ?? systemClock;
     this.reader = new UnitReader(opts.parseCache);
-    this.applier = new Applier(opts.registry, { concurrency: opts.concurrency ?? 8 });
+    this.applier = new Applier(opts.registry, { concurrency: opts.concurrency ?? 16 });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,
       ttlSeconds: opts.leaseTtlSeconds,

@@ -48,17 +48,17 @@ function parseFlags(args: readonly string[]): Record<string, string | boolean> {
   return out;
 }
 
-/** FLEET_ENGINE_CONCURRENCY: schedule transactions in flight (default 8). */
+/** --concurrency N: schedule transactions in flight (default 16). */
 function concurrencyFrom(v: string | undefined): number {
-  const n = v === undefined ? 8 : Number(v);
+  const n = v === undefined ? 16 : Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 64) {
-    throw new Error(`FLEET_ENGINE_CONCURRENCY must be a whole number from 1 to 64, not "${v}"`);
+    throw new Error(`--concurrency must be a whole number from 1 to 64, not "${v}"`);
   }
   return n;
 }
 
 async function main(): Promise<number> {
-  const { candidate, ...flags } = parseFlags(process.argv.slice(2));
+  const { candidate, concurrency, ...flags } = parseFlags(process.argv.slice(2));
   const { config, warnings } = loadConfig({ env: process.env, flags });
   const log = createLogger({ verbosity: config.verbosity, component: 'engine' });
   for (const w of warnings) log.warn(w);
@@ -79,7 +79,7 @@ async function main(): Promise<number> {
     leaseTtlSeconds: config.engineLeaseTtlSeconds,
     reconcileIntervalMs: config.engineReconcileIntervalMs,
     parseCache,
-    concurrency: concurrencyFrom(process.env.FLEET_ENGINE_CONCURRENCY),
+    concurrency: concurrencyFrom(typeof concurrency === 'string' ? concurrency : undefined),
     log,
   });
   engine.on('elected', (f) => out('elected', { candidate: name, key: f.key }));

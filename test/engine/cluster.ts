@@ -88,9 +88,10 @@ export class EngineProcess {
     endpoint: string,
     prefix: string,
     env: Record<string, string> = {},
+    extraArgs: string[] = [],
   ): EngineProcess {
     const main = fileURLToPath(new URL('../../engine/main.js', import.meta.url));
-    const proc = spawn(process.execPath, [main, '--candidate', name], {
+    const proc = spawn(process.execPath, [main, '--candidate', name, ...extraArgs], {
       env: {
         PATH: process.env.PATH ?? '',
         FLEET_ETCD_SERVERS: endpoint,

@@ -124,7 +124,7 @@ describe('engine processes: failover on a real etcd', function () {
     for (const id of ['m1', 'm2', 'm3', 'm4']) sims.push(await SimMachine.start(etcd.newClient(), reg, id));
     // One transaction in flight at a time, so the batch takes a while.
     procs = ['a', 'b'].map((n) =>
-      EngineProcess.start(n, etcd.endpoint, etcd.prefix, { FLEET_ENGINE_CONCURRENCY: '1' }),
+      EngineProcess.start(n, etcd.endpoint, etcd.prefix, {}, ['--concurrency', '1']),
     );
     await Promise.all(procs.map((p) => p.waitFor('ready')));
     const a = await leaderOf(procs);
