@@ -10,6 +10,8 @@ import {
   ConflictError,
   StaleFenceError,
   type Fence,
+  type PlacementReasonsRecord,
+  type ReasonsChange,
   type Registry,
   type ScheduleChange,
 } from '../lib/registry/index.js';
@@ -82,6 +84,20 @@ export class Applier {
     await this.writeAll(fence, removals, result, signal);
     await this.writeAll(fence, puts, result, signal);
     return result;
+  }
+
+  /** The placement reasons recorded now (read when elected). */
+  async readReasons(): Promise<Map<string, PlacementReasonsRecord>> {
+    const l = await this.registry.listReasons();
+    return new Map(l.items.map((i) => [i.record.unit, i.record]));
+  }
+
+  /** Writes placement reasons, fenced (StaleFenceError when no longer the leader). */
+  async writeReasons(fence: Fence, changes: readonly ReasonsChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const r = await this.registry.applyReasons(fence, changes);
+    const rev = BigInt(r.revision);
+    if (rev > this.highestRevision) this.highestRevision = rev;
   }
 
   private async writeAll(

@@ -19,6 +19,7 @@ import {
   type BackoffDelay,
   type Fence,
   type MachineRecord,
+  type PlacementReasonsRecord,
   type Registry,
   type RegistryStream,
   type StreamEvent,
@@ -27,6 +28,7 @@ import {
 import { Applier, ApplyAbortedError, isConflict, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel } from './model.js';
 import { plan, type Plan } from './planner.js';
+import { reasonsChanges } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
 
 export interface EngineOptions {
@@ -98,6 +100,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private stopped = false;
   private readonly stopping = new AbortController();
   private lastPlan: Plan | undefined;
+  /** The placement reasons in etcd, as this leader knows them (read when elected). */
+  private recordedReasons: Map<string, PlacementReasonsRecord> | undefined;
   private stopDone: Promise<void> | undefined;
 
   constructor(private readonly opts: EngineOptions) {
@@ -228,6 +232,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private onElected(fence: Fence): void {
     if (this.stopped) return;
     this.currentFence = fence;
+    this.recordedReasons = undefined;
     this.term = new AbortController();
     this.failures = 0;
     this.stopFenceWatch = watchFence(this.opts.registry, fence, (err) => {
@@ -284,12 +289,23 @@ export class Engine extends EventEmitter<EngineEvents> {
           unplaced: p.unplaced,
           ms: performance.now() - t0,
         });
-        if (p.decisions.length === 0) continue;
-        const t1 = performance.now();
-        const r = await this.applier.apply(fence, p.decisions, this.model, term);
-        if (r.revision > this.lastWritten) this.lastWritten = r.revision;
+        if (p.decisions.length > 0) {
+          const t1 = performance.now();
+          const r = await this.applier.apply(fence, p.decisions, this.model, term);
+          if (r.revision > this.lastWritten) this.lastWritten = r.revision;
+          this.emit('applied', { ...r, decisions: p.decisions.length, ms: performance.now() - t1 });
+        }
+        // Why the units left unplaced are not placed, for fleetctl.
+        this.recordedReasons ??= await this.applier.readReasons();
+        const changes = reasonsChanges(this.recordedReasons, p.unplaced, p.at);
+        if (changes.length > 0) {
+          await this.applier.writeReasons(fence, changes);
+          for (const c of changes) {
+            if (c.type === 'put') this.recordedReasons.set(c.record.unit, c.record);
+            else this.recordedReasons.delete(c.unit);
+          }
+        }
         this.failures = 0;
-        this.emit('applied', { ...r, decisions: p.decisions.length, ms: performance.now() - t1 });
       } catch (e) {
         if (this.applier.highestRevision > this.lastWritten) this.lastWritten = this.applier.highestRevision;
         await this.onFailure(e, fence, term);

@@ -167,6 +167,14 @@ describe('engine (in process) against a real etcd', function () {
     expect(engine.lastPlanned!.unplaced.find((u) => u.unit === 'eu.service')!.reasons).to.deep.equal([
       'no machine has region=eu-west',
     ]);
+    // Recorded where fleetctl reads them, and removed once the unit is placed.
+    await eventually(async () => (await reg.getReasons('eu.service')) !== undefined, 'reasons recorded');
+    expect((await reg.getReasons('eu.service'))!.record.reasons).to.deep.equal([
+      'no machine has region=eu-west',
+    ]);
+    await machine(reg, 'm2', { region: 'eu-west' });
+    await eventually(async () => (await scheduleOf(reg)).get('eu.service')?.[0] === 'm2', 'placed on m2');
+    await eventually(async () => (await reg.getReasons('eu.service')) === undefined, 'reasons removed');
   });
 
   it('the applier writes nothing with a fence that is no longer current (the paused-leader case)', async () => {
