@@ -35,6 +35,8 @@ const args = new Map(
 const RUNS = Number(args.get('runs') || 3);
 const MACHINES = Number(args.get('machines') || 1000);
 const UNITS = Number(args.get('units') || 100000);
+/** --only=cold: only the cold-start engine runs (for profiling). */
+const ONLY_COLD = args.get('only') === 'cold';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
 
 function body(i: number): string {
@@ -121,9 +123,11 @@ async function engineRun(
   if (cold) await submitAll();
   const tStart = performance.now();
   const main = fileURLToPath(new URL('../engine/main.js', import.meta.url));
+  // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine process (e.g. --cpu-prof).
+  const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(
     process.execPath,
-    [main, '--candidate', 'bench-engine', '--concurrency', String(IN_FLIGHT)],
+    [...nodeArgs, main, '--candidate', 'bench-engine', '--concurrency', String(IN_FLIGHT)],
     {
       env: {
         PATH: process.env.PATH ?? '',
@@ -247,6 +251,11 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < RUNS; r++) {
       const prefix = `/bench-${r}/`;
+      if (ONLY_COLD) {
+        cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
+        process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s\n`);
+        continue;
+      }
       raw.push(await rawRun(client, prefix, false));
       await client.delete().prefix(prefix).exec();
       fenced.push(await rawRun(client, prefix, true));
@@ -264,6 +273,7 @@ async function main(): Promise<void> {
     client.close();
     await server.remove();
   }
+  if (ONLY_COLD) return;
   const planner = [0, 1, 2].map(() => plannerRun(MACHINES));
   const scale = [100, 1000, 10000].map((n) => ({ n, r: plannerRun(n) }));
 

@@ -69,8 +69,7 @@ export class UnitReader {
     if (!d) {
       const parsed = this.parses?.take(input.body);
       d = parsed ? deriveParsed(input.name, parsed) : derive(input.name, input.body);
-      if (this.memo.size >= this.max) this.memo.delete(this.memo.keys().next().value!);
-      this.memo.set(key, d);
+      bounded(this.memo, this.max).set(key, d);
     }
     const unit: ModelUnit = {
       name: input.name,
@@ -150,8 +149,12 @@ export class ParseCache {
   }
 }
 
+/**
+ * Forgets everything once full. (Evicting the oldest entry one at a time is quadratic in V8: a Map
+ * keeps deleted slots until it rehashes, and keys().next() walks over them.)
+ */
 function bounded<K, V>(m: Map<K, V>, max: number): Map<K, V> {
-  if (m.size >= max) m.delete(m.keys().next().value!);
+  if (m.size >= max) m.clear();
   return m;
 }
 
