@@ -21,6 +21,7 @@ import {
   COMPANION_CHECKERS,
   STATIC_CHECKERS,
   checkConflicts,
+  checkDraining,
   checkReplaces,
   displacedBy,
   firstRejection,
@@ -148,6 +149,7 @@ class Pass implements CheckContext {
   }
 
   peersOf(unit: ModelUnit): readonly string[] {
+    if (this.socketOf.size === 0) return unit.requirements.machineOf;
     let p = this.peersMemo.get(unit.name);
     if (!p) {
       const sock = this.socketOf.get(unit.name);
@@ -173,7 +175,8 @@ class Pass implements CheckContext {
     const done = new Set<string>();
     const visiting = new Set<string>();
     const visit = (name: string): void => {
-      if (done.has(name) || visiting.has(name)) return;
+      // A placed unit passed phase 1, so its MachineOf peers are placed next to it already.
+      if (this.at.has(name) || done.has(name) || visiting.has(name)) return;
       const u = this.view.units.get(name);
       if (!u || !this.wantsToRun(u) || u.requirements.global) {
         done.add(name);
@@ -195,6 +198,24 @@ class Pass implements CheckContext {
     return { decisions: this.diff(), unplaced: this.collectUnplaced(names), at: now };
   }
 
+  /**
+   * A non-global unit without any requirement of its own and no socket: only the rules that other
+   * units or the machine impose can reject it (draining, their Conflicts= and Replaces=).
+   */
+  private isPlain(u: ModelUnit): boolean {
+    const r = u.requirements;
+    return (
+      !r.global &&
+      r.machineId === null &&
+      r.machineOf.length === 0 &&
+      r.conflicts.length === 0 &&
+      r.replaces.length === 0 &&
+      isEmpty(r.machineMetadata) &&
+      isEmpty(r.machineMetadataNot) &&
+      !this.socketOf.has(u.name)
+    );
+  }
+
   private wantsToRun(u: ModelUnit): boolean {
     return u.valid && u.desiredState !== 'inactive';
   }
@@ -204,7 +225,8 @@ class Pass implements CheckContext {
     const per = this.view.assignments.get(name);
     if (!per) return;
     const u = this.view.units.get(name);
-    for (const machineId of [...per.keys()].sort()) {
+    const ids = per.size === 1 ? per.keys() : [...per.keys()].sort();
+    for (const machineId of ids) {
       const machine = this.view.machines.get(machineId);
       let why: string | null = null;
       if (!u) why = 'the unit was destroyed';
@@ -214,7 +236,9 @@ class Pass implements CheckContext {
       else if (!u.requirements.global && this.at.get(name) !== machineId) {
         why = `a second assignment of ${name} (it stays on ${this.at.get(name) ?? 'none'})`;
       } else {
-        const r = firstRejection(u.requirements.global ? STATIC_GLOBAL : ALL_CHECKERS, u, machine, this);
+        const r = this.isPlain(u)
+          ? firstRejection(PLAIN_CHECKERS, u, machine, this)
+          : firstRejection(u.requirements.global ? STATIC_GLOBAL : ALL_CHECKERS, u, machine, this);
         if (r) why = `no longer fits machine ${machineId}: ${r.detail}`;
       }
       if (why === null) continue;
@@ -532,6 +556,7 @@ class Pass implements CheckContext {
   private collectUnplaced(names: readonly string[]): Unplaced[] {
     const out: Unplaced[] = [];
     for (const name of names) {
+      if (this.at.has(name)) continue;
       const u = this.view.units.get(name);
       if (!u || u.desiredState === 'inactive') continue;
       if (!u.valid) {
@@ -547,6 +572,14 @@ class Pass implements CheckContext {
 
 /** What a global unit must pass on each machine: the static rules and conflicts both ways. */
 const STATIC_GLOBAL = [...STATIC_CHECKERS, checkConflicts, checkReplaces];
+
+/** What can reject a unit without requirements of its own (see Pass.isPlain). */
+const PLAIN_CHECKERS = [checkDraining, checkConflicts, checkReplaces];
+
+function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
 
 function keyOf(unit: string, machineId: string): string {
   return `${unit}\u0000${machineId}`;
