@@ -219,4 +219,23 @@ describe('engine (in process) against a real etcd', function () {
     await eventually(async () => deposed.length === 1, 'deposed', 3000);
     await eventually(async () => engine.isLeader && engine.fence!.key !== first.key, 're-elected', 5000);
   });
+
+  it('re-plans every engine_reconcile_interval as a safety net, with no change at all', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    const e = new Engine({
+      registry: reg,
+      candidate: 'e1',
+      leaseTtlSeconds: 2,
+      reconcileIntervalMs: 200,
+      ...fast,
+    });
+    engines.push(e);
+    let passes = 0;
+    e.on('planned', () => passes++);
+    await e.start();
+    await eventually(async () => e.isLeader, 'elected');
+    const before = passes;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(passes - before).to.be.within(3, 7);
+  });
 });
