@@ -615,7 +615,7 @@ class Tally {
       const machines = `${n} machine${n === 1 ? '' : 's'}`;
       switch (rule) {
         case 'metadata':
-          out.push(all ? `no machine has ${key}` : `${machines} lack ${key}`);
+          out.push(all ? `no machine has ${key}` : `${machines} ${n === 1 ? 'lacks' : 'lack'} ${key}`);
           break;
         case 'machine-id':
           out.push(all ? `no machine matches ${key}` : `${machines} excluded by ${key}`);

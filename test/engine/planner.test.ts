@@ -408,7 +408,7 @@ describe('engine/planner', () => {
         [{ name: 'a.service', xfleet: ['MachineMetadata=x=1'] }],
         [{ id: 'm1', metadata: { x: '1' }, draining: true }, 'm2'],
       );
-      expect(reasonsOf(step(m), 'a.service')).to.deep.equal(['1 machine draining', '1 machine lack x=1']);
+      expect(reasonsOf(step(m), 'a.service')).to.deep.equal(['1 machine draining', '1 machine lacks x=1']);
     });
   });
 
