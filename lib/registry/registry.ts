@@ -52,7 +52,14 @@ import {
   type UnitStateRecord,
 } from './records.js';
 import { rangePrefix } from './range.js';
-import { RegistryStream, type KvDecoded, type Listing, type Stored, type StreamOptions } from './stream.js';
+import {
+  RegistryStream,
+  storedFrom,
+  type KvDecoded,
+  type Listing,
+  type Stored,
+  type StreamOptions,
+} from './stream.js';
 import {
   DEFAULT_MAX_TXN_BYTES,
   DEFAULT_MAX_TXN_OPS,
@@ -669,14 +676,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.reportInvalid(key, kv.mod_revision, d.reason);
       return undefined;
     }
-    return {
-      id: d.id,
-      key,
-      record: d.record,
-      createRevision: kv.create_revision,
-      modRevision: kv.mod_revision,
-      lease: kv.lease,
-    };
+    return storedFrom(kv, d);
   }
 
   // ---------------------------------------------------------------- plumbing
