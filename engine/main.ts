@@ -7,7 +7,7 @@
  * process of its own. It prints one JSON line per lifecycle event on stdout ("ready", "elected",
  * "deposed", "applied", "error"), logs to stderr, and stops cleanly on SIGTERM/SIGINT.
  */
-import { readFileSync } from 'node:fs';
+import { readMachineId } from '../lib/machine-id.js';
 import { hostname } from 'node:os';
 import { loadConfig } from '../lib/config.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
@@ -19,15 +19,6 @@ import { ParseCache } from './unit-info.js';
 
 function out(event: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ event, t: Date.now(), pid: process.pid, ...fields })}\n`);
-}
-
-function machineId(file: string): string | undefined {
-  try {
-    const id = readFileSync(file, 'utf8').trim();
-    return id === '' ? undefined : id;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `--name value`, `--name=value` and bare `--name` (true), for fleet's configuration flags. */
@@ -64,7 +55,7 @@ async function main(): Promise<number> {
   for (const w of warnings) log.warn(w);
   const name =
     (typeof candidate === 'string' && candidate !== '' ? candidate : undefined) ??
-    machineId(config.machineIdFile) ??
+    readMachineId(config.machineIdFile) ??
     hostname();
   if (config.disableEngine) {
     log.info('disable_engine is set: not running an engine');

@@ -1,8 +1,8 @@
 /**
- * What fleetd runs besides its API. Empty until agent/ and engine/ land: then add their factories
- * here (see fleetd/component.ts for the interface and an example). Until then fleetd serves the
- * API over the registry and nothing else.
+ * What fleetd runs besides its API, in start order (stopped in reverse): the engine candidate,
+ * then (once agent/ lands) the agent. See fleetd/component.ts for the interface.
  */
 import type { ComponentFactory } from './component.js';
+import { engineComponent } from './engine-component.js';
 
-export const DEFAULT_COMPONENTS: readonly ComponentFactory[] = [];
+export const DEFAULT_COMPONENTS: readonly ComponentFactory[] = [engineComponent];

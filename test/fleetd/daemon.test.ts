@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEtcd } from '../fixtures/etcd.js';
 import { notifySocket } from './notify-socket.js';
+import { addMachine, call } from './helpers.js';
+import { freePort } from '../../lab/etcd-server.js';
+import { Registry } from '../../lib/registry/registry.js';
 
 interface Child {
   proc: ChildProcess;
@@ -156,6 +159,53 @@ describe('fleetd (the process)', function () {
     expect(await c.exited).to.equal(0);
     expect(c.lines.some((l) => l.includes('received SIGTERM, stopping'))).to.equal(true);
     expect(existsSync(sock)).to.equal(false);
+  });
+
+  it('runs an engine candidate: a unit PUT through its API is placed on the machine its metadata asks for', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    await reg.checkSchema();
+    await addMachine(etcd.client, reg, 'aaaa1111', { metadata: { region: 'us' } });
+    await addMachine(etcd.client, reg, 'bbbb2222', { metadata: { region: 'eu' } });
+    const port = await freePort();
+    const c = watch(
+      spawn(
+        process.execPath,
+        [
+          'bin/fleetd.js',
+          '--etcd-servers',
+          etcd.endpoint,
+          '--etcd-key-prefix',
+          etcd.prefix,
+          '--api-unix-socket',
+          join(dir, 'fleet.sock'),
+          '--api-tcp-address',
+          `127.0.0.1:${port}`,
+          '--engine-lease-ttl',
+          '2',
+        ],
+        { env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    children.push(c.proc);
+    await c.waitFor(/is the leader/);
+    const base = `http://127.0.0.1:${port}`;
+    const put = await call(base, 'PUT', '/fleet/v1/units/web.service', {
+      desiredState: 'launched',
+      options: [
+        { section: 'Service', name: 'ExecStart', value: '/bin/sleep 1000' },
+        { section: 'X-Fleet', name: 'MachineMetadata', value: 'region=eu' },
+      ],
+    });
+    expect(put.status, put.text).to.equal(201);
+    let machineID: unknown;
+    for (let i = 0; i < 100 && !machineID; i++) {
+      const got = await call(base, 'GET', '/fleet/v1/units/web.service');
+      machineID = (got.json as { machineID?: string }).machineID;
+      if (!machineID) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(machineID).to.equal('bbbb2222');
+    c.proc.kill('SIGTERM');
+    expect(await c.exited).to.equal(0);
   });
 
   it('tells systemd READY=1 once serving, RELOADING=1/READY=1 around SIGHUP, STOPPING=1 on SIGTERM', async () => {
