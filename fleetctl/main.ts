@@ -4,12 +4,19 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { globalOptions } from './cli.js';
 import { commands } from './commands/index.js';
+import { fleetctlVersion } from './commands/version.js';
 import { ExitCode } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
-  let cli = yargs(argv)
+  let cli = globalOptions(yargs(argv))
     .scriptName('fleetctl')
+    // --no-block and --no-legend are flags of their own (fleet's), not negations of --block/--legend.
+    .parserConfiguration({ 'boolean-negation': false })
+    // Every flag also as FLEETCTL_<FLAG> (e.g. FLEETCTL_ENDPOINT, FLEETCTL_DRIVER, FLEETCTL_NO_BLOCK).
+    .env('FLEETCTL')
+    .version(fleetctlVersion())
     .usage('fleetctl: control a fleet-ts cluster\n\nUsage: fleetctl <command> [options]')
     .strict()
     .demandCommand(1, 'fleetctl needs a command; see fleetctl --help')

@@ -1,0 +1,209 @@
+/**
+ * `--driver=etcd`: fleetctl talks to etcd directly through lib/registry (THE key schema), like
+ * fleet's registry client. Loaded only when chosen (see openDriver).
+ */
+import type { Etcd3 } from 'etcd3';
+import { parseEndpoints } from '../../lib/config-values.js';
+import { createEtcdClient } from '../../lib/etcd-client.js';
+import { FleetError, errorMessage } from '../../lib/errors.js';
+import { Registry, type Stored, type UnitRecord, type AssignmentRecord } from '../../lib/registry/index.js';
+import {
+  DriverError,
+  type DesiredState,
+  type Driver,
+  type DriverOptions,
+  type MachineInfo,
+  type UnitInfo,
+  type UnitStateInfo,
+} from '../driver.js';
+import { optionsOfBody } from '../unit-text.js';
+
+export class EtcdDriver implements Driver {
+  readonly kind = 'etcd' as const;
+
+  private constructor(
+    readonly endpoint: string,
+    private readonly client: Etcd3,
+    private readonly registry: Registry,
+  ) {}
+
+  static open(opts: DriverOptions): EtcdDriver {
+    const parsed = parseEndpoints(opts.endpoint);
+    if (!parsed.ok) {
+      throw new DriverError(
+        'CONFIG',
+        `--endpoint ${JSON.stringify(opts.endpoint)} is not a list of etcd URLs: ${parsed.why}; with --driver=etcd give etcd's client URLs, e.g. http://127.0.0.1:2379`,
+      );
+    }
+    const servers = parsed.value;
+    const https = servers.some((s) => s.startsWith('https:'));
+    if ((opts.caFile || opts.certFile || opts.keyFile) && !https) {
+      throw new DriverError(
+        'CONFIG',
+        `--ca-file/--cert-file/--key-file are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop the TLS flags`,
+      );
+    }
+    if (Boolean(opts.certFile) !== Boolean(opts.keyFile)) {
+      throw new DriverError('CONFIG', '--cert-file and --key-file go together; give both or neither');
+    }
+    const cfg = {
+      etcdServers: servers,
+      etcdCaFile: opts.caFile || undefined,
+      etcdCertFile: opts.certFile || undefined,
+      etcdKeyFile: opts.keyFile || undefined,
+      etcdRequestTimeoutMs: opts.requestTimeoutMs,
+      etcdKeyPrefix: opts.etcdKeyPrefix,
+    };
+    let client: Etcd3;
+    try {
+      // One attempt per endpoint, short back-off: a CLI should fail fast and say why.
+      client = createEtcdClient(cfg, {
+        policy: { initialRetryDelayMs: 50, maxRetryDelayMs: 200 },
+      });
+    } catch (e) {
+      throw rewrap(e, servers.join(','));
+    }
+    let registry: Registry;
+    try {
+      registry = new Registry(client, {
+        prefix: opts.etcdKeyPrefix,
+        errorContext: { endpoints: servers, requestTimeoutMs: opts.requestTimeoutMs },
+      });
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return new EtcdDriver(servers.join(','), client, registry);
+  }
+
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw rewrap(e, this.endpoint);
+    }
+  }
+
+  async listUnits(): Promise<UnitInfo[]> {
+    const [units, schedule] = await this.call(() =>
+      Promise.all([this.registry.listUnits(), this.registry.listSchedule()]),
+    );
+    const byUnit = groupSchedule(schedule.items);
+    return units.items.map((u) => toUnitInfo(u, byUnit.get(u.id) ?? [])).sort(byName);
+  }
+
+  async getUnit(name: string): Promise<UnitInfo | undefined> {
+    const [u, schedule] = await this.call(() =>
+      Promise.all([this.registry.getUnit(name), this.registry.listSchedule()]),
+    );
+    if (!u) return undefined;
+    return toUnitInfo(u, groupSchedule(schedule.items).get(name) ?? []);
+  }
+
+  async createUnit(name: string, body: string): Promise<void> {
+    await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
+  }
+
+  async replaceUnit(name: string, body: string): Promise<void> {
+    await this.call(() => this.registry.replaceUnit({ name, body, source: 'fleetctl' }));
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    await this.call(() => this.registry.setDesiredState(name, state));
+  }
+
+  async destroyUnit(name: string): Promise<void> {
+    await this.call(() => this.registry.destroyUnit(name));
+  }
+
+  async listUnitStates(unit?: string): Promise<UnitStateInfo[]> {
+    const states = await this.call(() => this.registry.listUnitStates());
+    return states.items
+      .map((s) => s.record)
+      .filter((r) => unit === undefined || r.unit === unit)
+      .map((r) => ({
+        name: r.unit,
+        machineId: r.machineId,
+        hash: r.hash,
+        loadState: r.loadState,
+        activeState: r.activeState,
+        subState: r.subState,
+      }));
+  }
+
+  async listMachines(): Promise<MachineInfo[]> {
+    const machines = await this.call(() => this.registry.listMachines());
+    return machines.items.map((m) => ({
+      id: m.record.id,
+      primaryIp: m.record.publicIp,
+      metadata: m.record.metadata,
+      version: m.record.version,
+      draining: m.record.draining,
+    }));
+  }
+
+  close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function groupSchedule(items: Stored<AssignmentRecord>[]): Map<string, AssignmentRecord[]> {
+  const out = new Map<string, AssignmentRecord[]>();
+  for (const s of items) {
+    const list = out.get(s.record.unit) ?? [];
+    list.push(s.record);
+    out.set(s.record.unit, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => (a.machineId < b.machineId ? -1 : 1));
+  return out;
+}
+
+function toUnitInfo(u: Stored<UnitRecord>, assigned: AssignmentRecord[]): UnitInfo {
+  const r = u.record;
+  return {
+    name: u.id,
+    body: r.body,
+    options: optionsOfBody(r.body),
+    hash: r.hash,
+    desiredState: r.desiredState,
+    currentState: assigned[0]?.desiredState ?? 'inactive',
+    machineId: assigned[0]?.machineId,
+    machineIds: assigned.map((a) => a.machineId),
+  };
+}
+
+/** etcd's typed errors, reworded for a fleetctl user (flags, not fleet.conf options). */
+function rewrap(e: unknown, endpoint: string): unknown {
+  if (!(e instanceof FleetError)) return e;
+  const flags = (m: string) =>
+    m
+      .replace(/etcd_servers/g, '--endpoint (FLEETCTL_ENDPOINT)')
+      .replace(/etcd_cafile/g, '--ca-file')
+      .replace(/etcd_certfile/g, '--cert-file')
+      .replace(/etcd_keyfile/g, '--key-file')
+      .replace(/etcd_request_timeout/g, '--request-timeout');
+  if (e.code === 'ETCD_UNAVAILABLE' || e.code === 'ETCD_DEADLINE') {
+    return new DriverError(
+      'UNREACHABLE',
+      `cannot reach etcd at ${endpoint} (--driver=etcd): ${shortCause(e)}; check that etcd is running there, or pass the right --endpoint (FLEETCTL_ENDPOINT)`,
+      { cause: e, retryable: true },
+    );
+  }
+  if (e.code.startsWith('ETCD_')) return new DriverError('CONFIG', flags(e.message), { cause: e });
+  return e;
+}
+
+function shortCause(e: FleetError): string {
+  if (e.code === 'ETCD_DEADLINE') return 'no answer within --request-timeout';
+  const text = `${e.message} ${errorMessage(e.cause ?? '')}`;
+  if (/ECONNREFUSED/.test(text)) return 'connection refused';
+  if (/ENOTFOUND|EAI_AGAIN/.test(text)) return 'unknown host';
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(text)) return 'host unreachable';
+  const m = /: ([^;]*);/.exec(e.message);
+  return m?.[1] ?? errorMessage(e.cause ?? e);
+}
