@@ -276,7 +276,9 @@ describe('fleetctl verify (subprocess)', function () {
         seen.add(file);
         const text = readFileSync(file, 'utf8');
         // Static imports only: `import x from '...'`, `export ... from '...'`, `import '...'`.
-        for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?['"]([^'"]+)['"]/gm)) {
+        for (const m of text.matchAll(
+          /^\s*(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)['"]([^'"]+)['"]/gm,
+        )) {
           const spec = m[1] as string;
           if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
           else bare.add(spec);
@@ -285,7 +287,13 @@ describe('fleetctl verify (subprocess)', function () {
       visit(resolve('dist/fleetctl/main.js'));
       expect(seen.size).to.be.greaterThan(5);
       expect([...bare].filter((s) => /etcd|grpc/.test(s))).to.deep.equal([]);
-      expect([...seen].filter((f) => /[/\\](lib|engine|agent)[/\\]/.test(f))).to.deep.equal([]);
+      // lib/errors (the typed error base class) is pure; the registry and the etcd client are not loaded.
+      expect(
+        [...seen].filter((f) => /[/\\](engine|agent)[/\\]|[/\\]lib[/\\](registry|etcd)/.test(f)),
+      ).to.deep.equal([]);
+      expect(
+        [...seen].filter((f) => /[/\\]lib[/\\]/.test(f)).map((f) => f.replace(/.*[/\\]lib[/\\]/, '')),
+      ).to.deep.equal(['errors.js']);
     });
   });
 });
