@@ -12,6 +12,7 @@ import type { FleetError } from '../errors.js';
 import {
   ConflictError,
   InvalidInputError,
+  MachineNotFoundError,
   NotLeaderError,
   SchemaVersionError,
   StaleFenceError,
@@ -489,6 +490,54 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async removeMachine(machineId: string): Promise<void> {
     this.refuseMachineId(machineId);
     await this.txn([], [deleteOp(this.keys.machine(machineId))], [], `remove machine ${machineId}`);
+  }
+
+  /**
+   * Changes a machine's record in place (compare-and-swap on its revision, retried), keeping it
+   * attached to its agent's lease: the API's metadata and draining edits. The agent owns the
+   * record; it must carry such edits over when it publishes its record again. Throws
+   * MachineNotFoundError when there is no record.
+   */
+  async updateMachine(
+    machineId: string,
+    what: string,
+    change: (cur: MachineRecord) => MachineRecord,
+  ): Promise<Stored<MachineRecord>> {
+    this.refuseMachineId(machineId);
+    const key = this.keys.machine(machineId);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const kv = await this.getKv(key, `read machine ${machineId}`);
+      if (!kv) throw new MachineNotFoundError(machineId, key);
+      const d = decodeMachine(machineId, kv.value.toString());
+      if (!d.ok) {
+        this.reportInvalid(key, kv.mod_revision, d.reason);
+        throw new InvalidInputError(
+          `machine ${machineId} holds an invalid record (${d.reason}); fix ${key}`,
+          key,
+        );
+      }
+      const next = { ...change(d.record), id: machineId };
+      const value = encodeMachine(next);
+      const check = decodeMachine(machineId, value);
+      if (!check.ok) throw new InvalidInputError(`cannot ${what}: ${check.reason}`, key);
+      const res = await this.txn(
+        [modRevisionIs(key, kv.mod_revision)],
+        [putOp(key, value, kv.lease === '0' ? undefined : kv.lease)],
+        [],
+        what,
+      );
+      if (res.succeeded) {
+        return {
+          id: machineId,
+          key,
+          record: next,
+          createRevision: kv.create_revision,
+          modRevision: res.header.revision,
+          lease: kv.lease,
+        };
+      }
+    }
+    throw new ConflictError(`machine ${machineId}`, key);
   }
 
   listMachines(): Promise<Listing<MachineRecord>> {
