@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEtcd } from '../fixtures/etcd.js';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Registry } from '../../lib/registry/index.js';
 import { createApi } from '../../fleetd/api/server.js';
 import { etcdArgs, run, StandInCluster, type RunResult } from './harness.js';
