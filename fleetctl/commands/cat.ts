@@ -1,20 +1,19 @@
 /** `fleetctl cat UNIT`: prints the unit file as the cluster has it. */
 import type { CommandModule } from 'yargs';
-import { UsageError, withDriver, type GlobalArgs } from '../cli.js';
+import { withDriver, type GlobalArgs } from '../cli.js';
 import { DriverError } from '../driver.js';
 import { unitNameOf } from '../lazy.js';
 import { ExitCode } from '../output.js';
 
-type Args = GlobalArgs & { unit: string; more?: string[] };
+type Args = GlobalArgs & { unit: string };
 
 export const catCommand: CommandModule<object, Args> = {
-  command: 'cat <unit> [more..]',
+  command: 'cat <unit>',
   describe: 'Output the contents of a submitted unit',
   builder: (y) =>
     y.positional('unit', { type: 'string', demandOption: true, describe: 'a unit name' }) as never,
   handler: (argv) =>
     withDriver(argv, async (driver, out) => {
-      if (argv.more && argv.more.length > 0) throw new UsageError('cat takes one unit');
       const name = unitNameOf(String(argv.unit));
       const u = await driver.getUnit(name);
       if (!u)
