@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-fleetctl-'));
   const client = createEtcdClient({ etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 10000 });
   const server = createServer();
+  const bigPages = createServer();
   try {
     const prefix = '/bench/';
     const reg = new Registry(client, { prefix });
@@ -90,10 +91,15 @@ async function main(): Promise<void> {
     }));
     await reg.putUnitStates(states, lease);
 
+    // fleetd's API with fleet's default token_limit (100 items a page), and with one page for all.
     const api = createApi({ registry: new Registry(client, { prefix }) });
     server.on('request', api.handle);
     const sock = join(dir, 'fleet.sock');
     await new Promise<void>((ok) => server.listen(sock, ok));
+    const api1 = createApi({ registry: new Registry(client, { prefix }), tokenLimit: Math.max(UNITS, 100) });
+    bigPages.on('request', api1.handle);
+    const sock1 = join(dir, 'fleet-1page.sock');
+    await new Promise<void>((ok) => bigPages.listen(sock1, ok));
 
     const cmds: [string, string[]][] = [
       ['node -e 0', ['-e', '0']],
@@ -101,7 +107,12 @@ async function main(): Promise<void> {
         'fleetctl --driver=etcd list-units',
         [BIN, '--driver=etcd', `--endpoint=${etcd.endpoint}`, `--etcd-key-prefix=${prefix}`, 'list-units'],
       ],
-      ['fleetctl list-units (API driver)', [BIN, `--endpoint=unix://${sock}`, 'list-units']],
+      ['fleetctl list-units (API driver, token_limit 100)', [BIN, `--endpoint=unix://${sock}`, 'list-units']],
+      [
+        `fleetctl list-units (API driver, token_limit ${Math.max(UNITS, 100)})`,
+        [BIN, `--endpoint=unix://${sock1}`, 'list-units'],
+      ],
+      ['fleetctl list-machines (API driver)', [BIN, `--endpoint=unix://${sock}`, 'list-machines']],
       ['fleetctl --version (no cluster)', [BIN, '--version']],
     ];
     // A warm-up run of each, checking the output has every unit.
@@ -129,8 +140,10 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((ok) => server.close(() => ok()));
+    for (const s of [server, bigPages]) {
+      s.closeAllConnections();
+      await new Promise<void>((ok) => s.close(() => ok()));
+    }
     client.close();
     await etcd.remove();
     rmSync(dir, { recursive: true, force: true });
