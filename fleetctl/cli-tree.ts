@@ -25,6 +25,7 @@ export function buildCli(
     .strict()
     .demandCommand(1, 'fleetctl needs a command; see fleetctl --help')
     .recommendCommands()
+    .completion('completion', 'Print a bash (or zsh) completion script: fleetctl completion >> ~/.bashrc')
     .help()
     .alias('help', 'h')
     .wrap(Math.min(110, process.stdout.columns ?? 110))

@@ -55,6 +55,15 @@ export interface MachineInfo {
   draining?: boolean;
 }
 
+/** Where a unit is, or why it is not placed (the engine's reasons when the driver can get them). */
+export interface WhyInfo {
+  name: string;
+  desiredState: DesiredState;
+  placed: boolean;
+  machineIds: string[];
+  reasons: string[];
+}
+
 export interface Driver {
   readonly kind: DriverKind;
   /** The endpoint(s), for messages. */
@@ -71,6 +80,10 @@ export interface Driver {
   /** Unit states of every unit, or of one unit. */
   listUnitStates(unit?: string): Promise<UnitStateInfo[]>;
   listMachines(): Promise<MachineInfo[]>;
+  /** Throws DriverError UNIT_NOT_FOUND when absent. */
+  why(name: string): Promise<WhyInfo>;
+  /** A draining machine takes no new units. Throws DriverError MACHINE_NOT_FOUND when absent. */
+  setDraining(machineId: string, draining: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,6 +106,7 @@ export type DriverErrorCode =
   | 'UNREACHABLE'
   | 'UNIT_EXISTS'
   | 'UNIT_NOT_FOUND'
+  | 'MACHINE_NOT_FOUND'
   /** The request was refused as invalid (bad name, bad file, bad state). */
   | 'INVALID'
   /** The endpoint is wrong or configured wrongly (bad URL, TLS files). */

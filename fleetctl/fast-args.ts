@@ -61,6 +61,12 @@ export const FAST_COMMANDS: Readonly<Record<string, CommandSpec>> = {
   destroy: { options: { ...BLOCK, ...NO_BLOCK }, positional: { name: 'units', max: Infinity } },
   restart: { options: BLOCK, positional: { name: 'units', max: Infinity } },
   cat: { options: {}, positional: { name: 'unit', max: 1 } },
+  why: {
+    options: { output: { type: 'string', default: 'text', alias: 'o', choices: ['text', 'json'] } },
+    positional: { name: 'unit', max: 1 },
+  },
+  drain: { options: {}, positional: { name: 'machine', max: 1 } },
+  undrain: { options: {}, positional: { name: 'machine', max: 1 } },
 };
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

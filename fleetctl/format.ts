@@ -179,7 +179,12 @@ export function unitsJson(units: readonly UnitInfo[]): string {
 export function machinesJson(machines: readonly MachineInfo[]): string {
   return (
     JSON.stringify(
-      machines.map((m) => ({ id: m.id, primaryIP: m.primaryIp, metadata: m.metadata })),
+      machines.map((m) => ({
+        id: m.id,
+        primaryIP: m.primaryIp,
+        metadata: m.metadata,
+        ...(m.draining ? { draining: true } : {}),
+      })),
       null,
       2,
     ) + '\n'

@@ -7,6 +7,7 @@
 import type { CommandModule } from 'yargs';
 import { catCommand } from './cat.js';
 import { destroyCommand } from './destroy.js';
+import { drainCommand, undrainCommand } from './drain.js';
 import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from './list.js';
 import { loadCommand } from './load.js';
 import { restartCommand } from './restart.js';
@@ -16,11 +17,13 @@ import { submitCommand } from './submit.js';
 import { unloadCommand } from './unload.js';
 import { verifyCommand } from './verify.js';
 import { versionCommand } from './version.js';
+import { whyCommand } from './why.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
 export const commands: ReadonlyArray<CommandModule<any, any>> = [
   catCommand,
   destroyCommand,
+  drainCommand,
   listMachinesCommand,
   listUnitFilesCommand,
   listUnitsCommand,
@@ -29,7 +32,9 @@ export const commands: ReadonlyArray<CommandModule<any, any>> = [
   startCommand,
   stopCommand,
   submitCommand,
+  undrainCommand,
   unloadCommand,
   verifyCommand,
   versionCommand,
+  whyCommand,
 ];

@@ -31,6 +31,7 @@ import {
   type UnitInfo,
   type UnitOptionRecord,
   type UnitStateInfo,
+  type WhyInfo,
 } from '../driver.js';
 import { bodyOfOptions, optionsOfBody } from '../unit-text.js';
 
@@ -149,7 +150,8 @@ export function machineFromWire(w: unknown): MachineInfo | undefined {
   if (!isObj(w) || typeof w.id !== 'string') return undefined;
   const metadata: Record<string, string> = {};
   if (isObj(w.metadata)) for (const [k, v] of Object.entries(w.metadata)) metadata[k] = str(v);
-  return { id: w.id, primaryIp: str(w.primaryIP), metadata };
+  // fleetd adds "draining": true to fleet's Machine when a machine is drained.
+  return { id: w.id, primaryIp: str(w.primaryIP), metadata, draining: w.draining === true };
 }
 
 /** The wire Unit fleetctl sends (PUT): fleet's schema.Unit. */
@@ -387,6 +389,46 @@ export class ApiDriver implements Driver {
   async listMachines(): Promise<MachineInfo[]> {
     const items = await this.pages('machines', 'machines', 'list machines');
     return items.map(machineFromWire).filter((m): m is MachineInfo => m !== undefined);
+  }
+
+  async why(name: string): Promise<WhyInfo> {
+    const res = await this.request('GET', `units/${encodeURIComponent(name)}/why`);
+    if (res.status === 404) {
+      throw new DriverError(
+        'UNIT_NOT_FOUND',
+        `unit ${name} is not in the cluster (or this API has no /why); check the name with fleetctl list-unit-files`,
+      );
+    }
+    if (res.status !== 200) throw this.fail(res, `explain unit ${name}`);
+    const b = res.body;
+    if (!isObj(b) || !Array.isArray(b.reasons)) {
+      throw new DriverError(
+        'SERVER',
+        `${this.endpoint} answered /units/${name}/why without reasons; is it fleetd's API?`,
+      );
+    }
+    const machineIds = Array.isArray(b.machineIDs)
+      ? b.machineIDs.filter((m): m is string => typeof m === 'string')
+      : [];
+    return {
+      name,
+      desiredState: state(b.desiredState, 'inactive'),
+      placed: b.placed === true,
+      machineIds,
+      reasons: b.reasons.filter((r): r is string => typeof r === 'string'),
+    };
+  }
+
+  async setDraining(machineId: string, draining: boolean): Promise<void> {
+    const res = await this.request('PUT', `machines/${encodeURIComponent(machineId)}/draining`, { draining });
+    if (res.status === 404) {
+      throw new DriverError(
+        'MACHINE_NOT_FOUND',
+        `machine ${machineId} is not in the cluster; see fleetctl list-machines --full`,
+      );
+    }
+    if (res.status !== 204 && res.status !== 200)
+      throw this.fail(res, `${draining ? 'drain' : 'undrain'} machine ${machineId}`);
   }
 
   close(): Promise<void> {

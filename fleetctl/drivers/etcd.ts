@@ -15,6 +15,7 @@ import {
   type MachineInfo,
   type UnitInfo,
   type UnitStateInfo,
+  type WhyInfo,
 } from '../driver.js';
 import { optionsOfBody } from '../unit-text.js';
 
@@ -142,10 +143,73 @@ export class EtcdDriver implements Driver {
     }));
   }
 
+  async why(name: string): Promise<WhyInfo> {
+    const u = await this.getUnit(name);
+    if (!u) {
+      throw new DriverError(
+        'UNIT_NOT_FOUND',
+        `unit ${name} is not in the cluster; check the name with fleetctl list-unit-files`,
+      );
+    }
+    return whyOf(u);
+  }
+
+  async setDraining(machineId: string, draining: boolean): Promise<void> {
+    try {
+      await this.call(() =>
+        this.registry.updateMachine(
+          machineId,
+          `${draining ? 'drain' : 'undrain'} machine ${machineId}`,
+          (cur) => ({
+            ...cur,
+            draining,
+          }),
+        ),
+      );
+    } catch (e) {
+      if (e instanceof FleetError && e.code === 'MACHINE_NOT_FOUND') {
+        throw new DriverError(
+          'MACHINE_NOT_FOUND',
+          `machine ${machineId} is not in the cluster; see fleetctl list-machines --full`,
+        );
+      }
+      throw e;
+    }
+  }
+
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
   }
+}
+
+/**
+ * What etcd alone says about a unit's placement. The engine's reasons for NOT placing a unit are
+ * kept by the engine and served by fleetd's API (--driver=api).
+ */
+export function whyOf(u: UnitInfo): WhyInfo {
+  const base = {
+    name: u.name,
+    desiredState: u.desiredState,
+    placed: u.machineIds.length > 0,
+    machineIds: u.machineIds,
+  };
+  if (u.desiredState === 'inactive') {
+    const reasons = [
+      'its desired state is inactive: the engine does not schedule it (start or load it first)',
+    ];
+    if (u.machineIds.length > 0)
+      reasons.push(`still scheduled on ${u.machineIds.join(', ')} until the engine removes it`);
+    return { ...base, reasons };
+  }
+  if (u.machineIds.length > 0)
+    return { ...base, reasons: u.machineIds.map((m) => `scheduled on machine ${m}`) };
+  return {
+    ...base,
+    reasons: [
+      "not placed; the engine's reasons are served by fleetd's API (run fleetctl why with --driver=api); meanwhile check fleetctl list-machines (metadata, draining) against the unit's [X-Fleet] options",
+    ],
+  };
 }
 
 function byName(a: { name: string }, b: { name: string }): number {

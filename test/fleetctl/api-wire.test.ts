@@ -233,7 +233,7 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
     ]);
     expect(srv.seen[0]!.url).to.equal('/fleet/v1/state?unitName=a.service');
     expect(await driver.listMachines()).to.deep.equal([
-      { id: 'm1', primaryIp: '10.0.0.1', metadata: { region: 'eu' } },
+      { id: 'm1', primaryIp: '10.0.0.1', metadata: { region: 'eu' }, draining: false },
     ]);
   });
 

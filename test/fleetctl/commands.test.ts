@@ -372,6 +372,66 @@ for (const kind of ['etcd', 'api'] as const) {
       });
     });
 
+    describe('why / drain / undrain (beyond fleet)', () => {
+      it('why says where a unit is placed, or that it is not and why; -o json', async () => {
+        const c = await withCluster(false);
+        file('hello.service', HELLO);
+        file('idle.service', HELLO2);
+        await fc('start', '--no-block', 'hello.service');
+        await fc('load', '--no-block', 'idle.service');
+        await c.reg.setDesiredState('idle.service', 'loaded');
+        c.agents = false;
+        // Place only hello.service: the stand-in engine places everything, so place by hand.
+        const u = (await reg().getUnit('hello.service'))!;
+        const fence = await (
+          c as unknown as { theFence(): Promise<Parameters<Registry['applySchedule']>[0]> }
+        ).theFence();
+        await reg().applySchedule(fence, [
+          {
+            type: 'put',
+            unitCreateRevision: u.createRevision,
+            record: {
+              unit: u.id,
+              machineId: M1,
+              body: u.record.body,
+              hash: u.record.hash,
+              desiredState: 'launched',
+            },
+          },
+        ]);
+        const placed = await fc('why', 'hello.service');
+        expect(placed.status).to.equal(0);
+        expect(placed.stdout).to.equal(
+          `hello.service: desired state launched, placed on ${M1}\n  - scheduled on machine ${M1}\n`,
+        );
+        const not = await fc('why', 'idle', '-o', 'json');
+        const j = JSON.parse(not.stdout) as { placed: boolean; desiredState: string; reasons: string[] };
+        expect(j.placed).to.equal(false);
+        expect(j.desiredState).to.equal('loaded');
+        expect(j.reasons.length).to.be.greaterThan(0);
+        expect(j.reasons[0]).to.match(/not placed/);
+        const ghost = await fc('why', 'ghost.service');
+        expect(ghost.status).to.equal(1);
+        expect(ghost.stderr).to.contain('ghost.service is not in the cluster');
+      });
+
+      it('drain and undrain a machine by an ID prefix; an unknown machine is exit 1', async () => {
+        await withCluster(false);
+        const r = await fc('drain', '1a2b3c4d...');
+        expect(r.stderr).to.equal('');
+        expect(r.stdout).to.equal(`Machine ${M1} is draining: it takes no new units\n`);
+        expect(r.status).to.equal(0);
+        expect((await reg().listMachines()).items[0]!.record.draining).to.equal(true);
+        const lm = await fc('list-machines', '--fields=machine,draining', '--no-legend');
+        expect(lm.stdout).to.equal('1a2b3c4d...\ttrue\n');
+        expect((await fc('undrain', M1)).stdout).to.equal(`Machine ${M1} takes new units again\n`);
+        expect((await reg().listMachines()).items[0]!.record.draining).to.equal(false);
+        const ghost = await fc('drain', 'ffff');
+        expect(ghost.status).to.equal(1);
+        expect(ghost.stderr).to.contain('no machine ffff in the cluster');
+      });
+    });
+
     describe('flags, environment and errors', () => {
       it('every flag also works as FLEETCTL_<FLAG>', async () => {
         file('hello.service', HELLO);

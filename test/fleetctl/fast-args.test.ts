@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import type { CommandModule } from 'yargs';
 import { buildCli } from '../../fleetctl/cli-tree.js';
 import { commands } from '../../fleetctl/commands/index.js';
+import { resolveMachineId } from '../../fleetctl/commands/drain.js';
 import { FAST_COMMANDS, fastParse, unknownFlagVariables } from '../../fleetctl/fast-args.js';
 
 async function viaYargs(
@@ -54,6 +55,9 @@ const CASES: [string[], Record<string, string>][] = [
   ],
   [['cat', 'hello'], {}],
   [['list-units', '--no-legend', 'false'], {}],
+  [['why', 'a.service', '-o', 'json'], {}],
+  [['drain', '1a2b3c4d...'], { FLEETCTL_DRIVER: 'etcd' }],
+  [['undrain', 'm1'], {}],
 ];
 
 describe('fleetctl fast path agrees with the yargs tree', function () {
@@ -94,6 +98,23 @@ describe('fleetctl fast path agrees with the yargs tree', function () {
   it('covers every cluster command of the tree', () => {
     const names = commands.map((c) => String(c.command).split(' ')[0]);
     for (const n of Object.keys(FAST_COMMANDS)) expect(names).to.include(n);
+  });
+
+  it('resolves machine IDs from unambiguous prefixes', () => {
+    const ids = ['1a2b3c4d5e', '1a2b9999', 'ff00'];
+    expect(resolveMachineId('ff00', ids)).to.deep.equal({ ok: true, id: 'ff00' });
+    expect(resolveMachineId('1a2b3c4d...', ids)).to.deep.equal({ ok: true, id: '1a2b3c4d5e' });
+    expect(resolveMachineId('1a2b', ids)).to.deep.include({ ok: false });
+    expect(resolveMachineId('', ids)).to.deep.include({ ok: false });
+  });
+
+  it('prints a completion script naming the commands', async () => {
+    const { run } = await import('./harness.js');
+    const r = await run(['completion']);
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.contain('fleetctl --get-yargs-completions');
+    const words = await run(['--get-yargs-completions', 'fleetctl', '']);
+    for (const c of ['list-units', 'start', 'why', 'drain']) expect(words.stdout.split('\n')).to.include(c);
   });
 
   it('names FLEETCTL_* variables that are no flag', () => {
