@@ -120,7 +120,7 @@ export async function withDriver(
 }
 
 export function reportError(e: unknown, out: Output): number {
-  if (e instanceof UsageError) {
+  if (e instanceof UsageError || (isFleetError(e) && e.code === 'USAGE')) {
     out.stderr(`fleetctl: ${e.message}\nRun 'fleetctl --help' for usage.\n`);
     return ExitCode.Usage;
   }

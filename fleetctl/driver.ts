@@ -109,7 +109,9 @@ export type DriverErrorCode =
   | 'MACHINE_NOT_FOUND'
   /** The request was refused as invalid (bad name, bad file, bad state). */
   | 'INVALID'
-  /** The endpoint is wrong or configured wrongly (bad URL, TLS files). */
+  /** A flag's value cannot work (a malformed --endpoint, TLS flags without https): exit 2. */
+  | 'USAGE'
+  /** The configuration cannot be used (an unreadable TLS file). */
   | 'CONFIG'
   /** The server failed or answered something that is not fleet's API. */
   | 'SERVER';

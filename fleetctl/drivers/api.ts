@@ -55,7 +55,7 @@ export function parseApiEndpoint(endpoint: string): ApiTarget {
   const first = endpoint.split(',')[0]!.trim();
   const bad = (why: string) =>
     new DriverError(
-      'CONFIG',
+      'USAGE',
       `--endpoint ${JSON.stringify(first)} is not a fleet API address: ${why}; use unix:///var/run/fleet.sock or http://host:port (or --driver=etcd with etcd's URLs)`,
     );
   let url: URL;
@@ -194,7 +194,7 @@ export class ApiDriver implements Driver {
       if (!path) continue;
       if (target.protocol !== 'https:') {
         throw new DriverError(
-          'CONFIG',
+          'USAGE',
           `${flag} is set but --endpoint ${target.endpoint} is not https://; use an https:// endpoint or drop the TLS flags`,
         );
       }

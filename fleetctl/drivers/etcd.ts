@@ -32,7 +32,7 @@ export class EtcdDriver implements Driver {
     const parsed = parseEndpoints(opts.endpoint);
     if (!parsed.ok) {
       throw new DriverError(
-        'CONFIG',
+        'USAGE',
         `--endpoint ${JSON.stringify(opts.endpoint)} is not a list of etcd URLs: ${parsed.why}; with --driver=etcd give etcd's client URLs, e.g. http://127.0.0.1:2379`,
       );
     }
@@ -40,12 +40,12 @@ export class EtcdDriver implements Driver {
     const https = servers.some((s) => s.startsWith('https:'));
     if ((opts.caFile || opts.certFile || opts.keyFile) && !https) {
       throw new DriverError(
-        'CONFIG',
+        'USAGE',
         `--ca-file/--cert-file/--key-file are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop the TLS flags`,
       );
     }
     if (Boolean(opts.certFile) !== Boolean(opts.keyFile)) {
-      throw new DriverError('CONFIG', '--cert-file and --key-file go together; give both or neither');
+      throw new DriverError('USAGE', '--cert-file and --key-file go together; give both or neither');
     }
     const cfg = {
       etcdServers: servers,
@@ -69,6 +69,8 @@ export class EtcdDriver implements Driver {
       registry = new Registry(client, {
         prefix: opts.etcdKeyPrefix,
         errorContext: { endpoints: servers, requestTimeoutMs: opts.requestTimeoutMs },
+        // A hand-written bad value is skipped by every reader; say so once, with its key.
+        onInvalid: (r) => process.stderr.write(`fleetctl: warning: ${r.message}\n`),
       });
     } catch (e) {
       client.close();
@@ -258,7 +260,11 @@ function rewrap(e: unknown, endpoint: string): unknown {
       { cause: e, retryable: true },
     );
   }
-  if (e.code.startsWith('ETCD_')) return new DriverError('CONFIG', flags(e.message), { cause: e });
+  if (/^ETCD_(TLS|TLS_FILE|AUTH_FAILED|AUTH_REQUIRED|PERMISSION_DENIED)$/.test(e.code)) {
+    return new DriverError('CONFIG', flags(e.message), { cause: e });
+  }
+  if (e.code.startsWith('ETCD_'))
+    return new DriverError('SERVER', flags(e.message), { cause: e, retryable: e.retryable });
   return e;
 }
 

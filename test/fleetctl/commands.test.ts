@@ -466,6 +466,12 @@ for (const kind of ['etcd', 'api'] as const) {
         const r = await fc('start', '--block-attempts=-1', 'x.service');
         expect(r.status).to.equal(2);
         expect(r.stderr).to.contain('--block-attempts must be a whole number');
+        const endpoint = await run(['--driver=etcd', '--endpoint=foo', 'list-units']);
+        expect(endpoint.status).to.equal(2);
+        expect(endpoint.stderr).to.contain('--endpoint "foo" is not a list of etcd URLs');
+        const sock = await run(['--endpoint=unix://var/run/fleet.sock', 'list-units']);
+        expect(sock.status).to.equal(2);
+        expect(sock.stderr).to.contain('write unix:///var/run/fleet.sock');
       });
     });
   });
