@@ -80,6 +80,11 @@ export interface Driver {
   /** Unit states of every unit, or of one unit. */
   listUnitStates(unit?: string): Promise<UnitStateInfo[]>;
   listMachines(): Promise<MachineInfo[]>;
+  /**
+   * These units (those that exist) and their unit states, read as cheaply as the driver can: what a
+   * blocking command polls.
+   */
+  snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }>;
   /** Throws DriverError UNIT_NOT_FOUND when absent. */
   why(name: string): Promise<WhyInfo>;
   /** A draining machine takes no new units. Throws DriverError MACHINE_NOT_FOUND when absent. */

@@ -100,7 +100,7 @@ export async function waitForUnits(
   let lastError: string | undefined;
   for (let attempt = 1; pending.size > 0; attempt++) {
     try {
-      const [units, states] = await Promise.all([driver.listUnits(), driver.listUnitStates()]);
+      const { units, states } = await driver.snapshot([...pending.keys()]);
       const byName = new Map(units.map((u) => [u.name, u]));
       for (const name of [...pending.keys()]) {
         const unit = byName.get(name);

@@ -36,6 +36,8 @@ import {
 import { bodyOfOptions, optionsOfBody } from '../unit-text.js';
 
 export const API_BASE = '/fleet/v1/';
+/** Up to this many units, a blocking command polls each one instead of listing the cluster. */
+const SNAPSHOT_ONE_BY_ONE = 16;
 /** At most this many pages are followed (a loop guard against a server repeating its token). */
 const MAX_PAGES = 100000;
 
@@ -328,6 +330,23 @@ export class ApiDriver implements Driver {
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.fail(res, `read unit ${name}`);
     return unitFromWire(res.body as WireUnit, this.endpoint);
+  }
+
+  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
+    if (names.length > SNAPSHOT_ONE_BY_ONE) {
+      const wanted = new Set(names);
+      const [units, states] = await Promise.all([this.listUnits(), this.listUnitStates()]);
+      return {
+        units: units.filter((u) => wanted.has(u.name)),
+        states: states.filter((s) => wanted.has(s.name)),
+      };
+    }
+    // A few units: GET /units/NAME and /state?unitName=NAME each, not the whole (paged) cluster.
+    const per = await Promise.all(names.map((n) => Promise.all([this.getUnit(n), this.listUnitStates(n)])));
+    return {
+      units: per.map(([u]) => u).filter((u): u is UnitInfo => u !== undefined),
+      states: per.flatMap(([, s]) => s),
+    };
   }
 
   async createUnit(name: string, body: string): Promise<void> {

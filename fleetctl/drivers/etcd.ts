@@ -103,6 +103,23 @@ export class EtcdDriver implements Driver {
     return toUnitInfo(u, groupSchedule(schedule.items).get(name) ?? []);
   }
 
+  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
+    // The named unit keys only (not every unit body), the schedule and the states.
+    const [units, schedule, states] = await this.call(() =>
+      Promise.all([
+        Promise.all(names.map((n) => this.registry.getUnit(n))),
+        this.registry.listSchedule(),
+        this.listUnitStates(),
+      ]),
+    );
+    const byUnit = groupSchedule(schedule.items);
+    const wanted = new Set(names);
+    return {
+      units: units.filter((u) => u !== undefined).map((u) => toUnitInfo(u, byUnit.get(u.id) ?? [])),
+      states: states.filter((s) => wanted.has(s.name)),
+    };
+  }
+
   async createUnit(name: string, body: string): Promise<void> {
     await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
   }

@@ -196,6 +196,16 @@ for (const kind of ['etcd', 'api'] as const) {
         expect((await reg().getUnit('web@4.service'))?.record.body).to.equal(WEB);
       });
 
+      it('starts 18 instances at once and waits for all (past the one-by-one polling of a few units)', async () => {
+        await withCluster();
+        file('web@.service', WEB);
+        const names = Array.from({ length: 18 }, (_, i) => `web@${i + 1}.service`);
+        const r = await fc('start', ...FAST, ...names);
+        expect(r.stderr).to.equal('');
+        expect(r.status).to.equal(0);
+        for (const n of names) expect(r.stdout).to.contain(`Unit ${n} launched on 1a2b3c4d.../10.0.0.2\n`);
+      });
+
       it('refuses to start a template', async () => {
         file('web@.service', WEB);
         const r = await fc('start', 'web@.service');
