@@ -220,6 +220,7 @@ export class Fleetd {
         }
       }
       await this.listeners?.close();
+      await this.api?.close();
       this.client?.close();
       this.log.info('stopped');
     })();

@@ -16,6 +16,7 @@ import type { Stored } from '../../lib/registry/stream.js';
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
 import { VERSION } from '../version.js';
 import { discoveryDocument } from './discovery.js';
+import { FreshView } from './fresh-view.js';
 import { ApiError, errorBody, mapError } from './errors.js';
 import { pageOf, pageTokenFrom, type PageToken } from './paging.js';
 import {
@@ -54,6 +55,10 @@ export interface Api {
   setExplainer(explain: PlacementExplainer | undefined): void;
   /** A reloaded token_limit (tokens of the old limit are then refused with 400, as fleet). */
   setTokenLimit(limit: number): void;
+  /** Stops the watches behind the listings. */
+  close(): Promise<void>;
+  /** How unit and schedule listings were answered: from the watch-fed cache or from etcd. */
+  readonly served: { units: { cache: number; direct: number }; schedule: { cache: number; direct: number } };
 }
 
 export const API_PREFIXES = ['/fleet/v1', '/v1-alpha'] as const;
@@ -98,15 +103,19 @@ export function createApi(opts: ApiOptions): Api {
   const drainingMachines = metrics.gauge('fleet_machines_draining', 'Machines that take no new units.');
   metrics.addCollector(async () => {
     try {
-      const [u, s, m] = await Promise.all([reg.listUnits(), reg.listSchedule(), reg.listMachines()]);
-      const current = currentStates(s.items);
+      const [units, sched, m] = await Promise.all([
+        unitsView.items(),
+        scheduleView.items(),
+        reg.listMachines(),
+      ]);
+      const current = currentStates(sched);
       const desired = new Map<string, number>();
       const cur = new Map<string, number>();
       for (const st of ['inactive', 'loaded', 'launched']) {
         desired.set(st, 0);
         cur.set(st, 0);
       }
-      for (const it of u.items) {
+      for (const it of units) {
         desired.set(it.record.desiredState, (desired.get(it.record.desiredState) ?? 0) + 1);
         const c = current.get(it.id) ?? 'inactive';
         cur.set(c, (cur.get(c) ?? 0) + 1);
@@ -121,6 +130,18 @@ export function createApi(opts: ApiOptions): Api {
       if (mapError(e).etcd) etcdErrors.inc();
       throw e;
     }
+  });
+
+  // Listings come from watch-fed caches, checked against etcd at each request (fresh-view.ts).
+  const unitsView = new FreshView<UnitRecord>({
+    stream: () => reg.watchUnits(),
+    watermark: () => reg.prefixWatermark('units'),
+    direct: () => reg.listUnits(),
+  });
+  const scheduleView = new FreshView<AssignmentRecord>({
+    stream: () => reg.watchSchedule(undefined),
+    watermark: () => reg.prefixWatermark('schedule'),
+    direct: () => reg.listSchedule(),
   });
 
   // Parsing a body into options is the costly part of a listing: remember recent ones.
@@ -195,9 +216,8 @@ export function createApi(opts: ApiOptions): Api {
     });
 
   const scheduleByUnit = async (): Promise<Map<string, AssignmentRecord[]>> => {
-    const s = await reg.listSchedule();
     const by = new Map<string, AssignmentRecord[]>();
-    for (const it of s.items) {
+    for (const it of await scheduleView.items()) {
       const list = by.get(it.record.unit);
       if (list) list.push(it.record);
       else by.set(it.record.unit, [it.record]);
@@ -215,8 +235,8 @@ export function createApi(opts: ApiOptions): Api {
 
   const listUnits = async (ctx: Ctx) => {
     const tok = token(ctx);
-    const [units, sched] = await Promise.all([reg.listUnits(), scheduleByUnit()]);
-    const { items, next } = pageOf(units.items, tok);
+    const [units, sched] = await Promise.all([unitsView.items(), scheduleByUnit()]);
+    const { items, next } = pageOf(units, tok);
     const out = items.map((u) => unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)));
     send(ctx, 200, { units: out, ...(next ? { nextPageToken: next } : {}) });
   };
@@ -467,6 +487,10 @@ export function createApi(opts: ApiOptions): Api {
     setTokenLimit(limit) {
       tokenLimit = limit;
     },
+    async close() {
+      await Promise.all([unitsView.close(), scheduleView.close()]);
+    },
+    served: { units: unitsView.served, schedule: scheduleView.served },
   };
 }
 

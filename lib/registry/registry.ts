@@ -589,6 +589,45 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
   }
 
+  // ---------------------------------------------------------------- freshness of caches
+
+  /**
+   * How many keys are under a prefix and the highest revision at which one of them was written.
+   * A cache fed by a stream of that prefix reflects etcd now when its stream's revision is at least
+   * `maxModRevision` and it holds `count` records (a delete lowers the count; a put raises the
+   * revision). Two small range requests, however many keys there are.
+   */
+  async prefixWatermark(
+    kind: 'units' | 'schedule' | 'machines' | 'states',
+  ): Promise<{ count: number; maxModRevision: string; revision: string }> {
+    const prefix = {
+      units: this.keys.unitsPrefix(),
+      schedule: this.keys.schedulePrefix(),
+      machines: this.keys.machinesPrefix(),
+      states: this.keys.statesPrefix(),
+    }[kind];
+    const range = { key: Buffer.from(prefix), range_end: prefixEnd(prefix) };
+    try {
+      const [c, top] = await Promise.all([
+        this.client.kv.range({ ...range, count_only: true }),
+        this.client.kv.range({
+          ...range,
+          sort_target: 'Mod',
+          sort_order: 'Descend',
+          limit: 1,
+          keys_only: true,
+        }),
+      ]);
+      return {
+        count: Number(c.count),
+        maxModRevision: top.kvs[0]?.mod_revision ?? '0',
+        revision: c.header.revision,
+      };
+    } catch (e) {
+      throw this.wrapError(e, `count ${kind} (${prefix})`);
+    }
+  }
+
   // ---------------------------------------------------------------- invalid values
 
   /** Reports an invalid value once per key and revision. */

@@ -277,6 +277,44 @@ describe('fleetd API against a real etcd', function () {
     });
   });
 
+  describe('listings from the watch-fed cache', () => {
+    it('are never older than etcd: writes by others show at once; invalid values fall back to etcd', async () => {
+      await put('a.service', { options: OPTS });
+      const names = async () => {
+        const out: string[] = [];
+        let path = '/fleet/v1/units';
+        for (;;) {
+          const j = (await call(s.base, 'GET', path)).json as {
+            units: { name: string; desiredState: string }[];
+            nextPageToken?: string;
+          };
+          out.push(...j.units.map((u) => `${u.name}:${u.desiredState}`));
+          if (!j.nextPageToken) return out;
+          path = `/fleet/v1/units?nextPageToken=${j.nextPageToken}`;
+        }
+      };
+      expect(await names()).to.deep.equal(['a.service:inactive']);
+      // another writer (fleetctl, etcdctl) changes etcd: the next listing has it, each time
+      for (let i = 0; i < 5; i++) {
+        await reg.submitUnit({ name: `x${i}.service`, body: '[Service]\nExecStart=/bin/true\n' });
+        await reg.setDesiredState('a.service', i % 2 ? 'loaded' : 'launched');
+        const got = await names();
+        expect(got).to.have.length(i + 2);
+        expect(got[0]).to.equal(`a.service:${i % 2 ? 'loaded' : 'launched'}`);
+      }
+      await reg.destroyUnit('x0.service');
+      expect(await names()).to.not.include('x0.service:inactive');
+      expect(s.api.served.units.cache).to.be.greaterThan(4);
+      const direct = s.api.served.units.direct;
+      // a hand-written invalid value: the stream skips it, so the view answers from etcd directly
+      await etcd.client.put(`${etcd.prefix}units/junk.service`).value('{"body":1}');
+      const t0 = Date.now();
+      expect(await names()).to.have.length(5);
+      expect(Date.now() - t0, 'no waiting for a cache that cannot match').to.be.lessThan(500);
+      expect(s.api.served.units.direct).to.be.greaterThan(direct);
+    });
+  });
+
   describe('state and machines', () => {
     beforeEach(async () => {
       const l1 = await addMachine(etcd.client, reg, 'm1', { ip: '10.0.0.1', metadata: { region: 'eu' } });

@@ -12,6 +12,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEtcd } from '../fixtures/etcd.js';
+import { notifySocket } from './notify-socket.js';
 
 interface Child {
   proc: ChildProcess;
@@ -155,6 +156,44 @@ describe('fleetd (the process)', function () {
     expect(await c.exited).to.equal(0);
     expect(c.lines.some((l) => l.includes('received SIGTERM, stopping'))).to.equal(true);
     expect(existsSync(sock)).to.equal(false);
+  });
+
+  it('tells systemd READY=1 once serving, RELOADING=1/READY=1 around SIGHUP, STOPPING=1 on SIGTERM', async () => {
+    const notify = await notifySocket(join(dir, 'notify'));
+    try {
+      const sock = join(dir, 'fleet.sock');
+      const c = watch(
+        spawn(
+          process.execPath,
+          [
+            'bin/fleetd.js',
+            '--etcd-servers',
+            etcd.endpoint,
+            '--etcd-key-prefix',
+            etcd.prefix,
+            '--api-unix-socket',
+            sock,
+          ],
+          {
+            env: { ...baseEnv(), NOTIFY_SOCKET: notify.path },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        ),
+      );
+      children.push(c.proc);
+      const ready = await notify.waitFor('READY=1');
+      expect(notify.messages[ready]).to.contain(`MAINPID=${c.proc.pid}`);
+      // READY means serving: the API answers at once
+      expect((await get({ socketPath: sock }, '/fleet/v1/machines')).status).to.equal(200);
+      c.proc.kill('SIGHUP');
+      const reloading = await notify.waitFor('RELOADING=1', ready + 1);
+      await notify.waitFor('READY=1', reloading + 1);
+      c.proc.kill('SIGTERM');
+      await notify.waitFor('STOPPING=1', reloading + 1);
+      expect(await c.exited).to.equal(0);
+    } finally {
+      await notify.close();
+    }
   });
 
   it('refuses to start on a bad configuration or an unreachable etcd, saying why (exit 1)', async () => {

@@ -21,11 +21,13 @@ export async function serveApi(opts: ApiOptions): Promise<Served> {
     api,
     server,
     base: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
+    close: async () => {
+      await new Promise<void>((r) => {
         server.closeAllConnections();
         server.close(() => r());
-      }),
+      });
+      await api.close();
+    },
   };
 }
 

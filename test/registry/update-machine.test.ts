@@ -3,7 +3,7 @@ import { MachineNotFoundError, InvalidInputError } from '../../lib/registry/inde
 import { useEtcd } from '../fixtures/etcd.js';
 import { caught, registry } from './helpers.js';
 
-describe('lib/registry updateMachine', function () {
+describe('lib/registry updateMachine and prefixWatermark', function () {
   this.timeout(20000);
   const etcd = useEtcd();
 
@@ -61,5 +61,20 @@ describe('lib/registry updateMachine', function () {
     // the second attempt saw the other writer's record
     expect(s.record.metadata).to.deep.equal({ other: 'x', tag: 'y' });
     await lease.revoke();
+  });
+
+  it('prefixWatermark: key count and highest mod revision under a prefix', async () => {
+    const { reg } = registry(etcd.client, etcd.prefix);
+    expect(await reg.prefixWatermark('units')).to.deep.include({ count: 0, maxModRevision: '0' });
+    const a = await reg.submitUnit({ name: 'a.service', body: '[Service]\nExecStart=/bin/true\n' });
+    const b = await reg.submitUnit({ name: 'b.service', body: '[Service]\nExecStart=/bin/true\n' });
+    const w = await reg.prefixWatermark('units');
+    expect(w).to.deep.include({ count: 2, maxModRevision: b.modRevision });
+    const a2 = await reg.setDesiredState('a.service', 'loaded');
+    expect((await reg.prefixWatermark('units')).maxModRevision).to.equal(a2.modRevision);
+    expect(BigInt(a2.modRevision) > BigInt(a.modRevision)).to.equal(true);
+    await reg.destroyUnit('b.service');
+    expect(await reg.prefixWatermark('units')).to.deep.include({ count: 1 });
+    expect(await reg.prefixWatermark('schedule')).to.deep.include({ count: 0 });
   });
 });
