@@ -60,6 +60,8 @@ async function main(): Promise<void> {
   const client = createEtcdClient({ etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 10000 });
   const server = createServer();
   const bigPages = createServer();
+  let api: ReturnType<typeof createApi> | undefined;
+  let api1: ReturnType<typeof createApi> | undefined;
   try {
     const prefix = '/bench/';
     const reg = new Registry(client, { prefix });
@@ -92,11 +94,11 @@ async function main(): Promise<void> {
     await reg.putUnitStates(states, lease);
 
     // fleetd's API with fleet's default token_limit (100 items a page), and with one page for all.
-    const api = createApi({ registry: new Registry(client, { prefix }) });
+    api = createApi({ registry: new Registry(client, { prefix }) });
     server.on('request', api.handle);
     const sock = join(dir, 'fleet.sock');
     await new Promise<void>((ok) => server.listen(sock, ok));
-    const api1 = createApi({ registry: new Registry(client, { prefix }), tokenLimit: Math.max(UNITS, 100) });
+    api1 = createApi({ registry: new Registry(client, { prefix }), tokenLimit: Math.max(UNITS, 100) });
     bigPages.on('request', api1.handle);
     const sock1 = join(dir, 'fleet-1page.sock');
     await new Promise<void>((ok) => bigPages.listen(sock1, ok));
@@ -140,6 +142,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    await api?.close();
+    await api1?.close();
     for (const s of [server, bigPages]) {
       s.closeAllConnections();
       await new Promise<void>((ok) => s.close(() => ok()));

@@ -35,6 +35,8 @@ export interface UnitInfo {
   machineId: string | undefined;
   /** Every machine it is placed on (several for a global unit). */
   machineIds: string[];
+  /** [X-Fleet] Global=true: placed on every fitting machine; commands never block on it (as fleet). */
+  global: boolean;
 }
 
 /** What systemd on one machine says about one unit (written by that machine's agent). */

@@ -5,7 +5,6 @@
  * tab padding): each column but the last is padded with tabs to the next multiple of 8 past its
  * widest cell. Machine IDs are shortened to 8 characters and "..." unless --full; hashes to 7.
  */
-import { isTruthy } from '../units/index.js';
 import type { MachineInfo, UnitInfo, UnitOptionRecord, UnitStateInfo } from './driver.js';
 
 export const SHORT_ID_LENGTH = 8;
@@ -51,12 +50,6 @@ export function formatMetadata(metadata: Record<string, string>): string {
     .join(',');
 }
 
-export function isGlobal(options: readonly UnitOptionRecord[]): boolean {
-  let global = false;
-  for (const o of options) if (o.section === 'X-Fleet' && o.name === 'Global') global = isTruthy(o.value);
-  return global;
-}
-
 export function description(options: readonly UnitOptionRecord[]): string {
   let d = '';
   for (const o of options) if (o.section === 'Unit' && o.name === 'Description') d = o.value;
@@ -83,17 +76,17 @@ export const LIST_UNITS_FIELDS: Readonly<Record<string, Field<UnitStateInfo>>> =
 export const LIST_UNITS_DEFAULT = 'unit,machine,active,sub';
 
 const target: Field<UnitInfo> = (u, c) => {
-  if (isGlobal(u.options)) return 'global';
+  if (u.global) return 'global';
   return u.machineId ? machineLegend(u.machineId, c.machines, c.full) : '-';
 };
 
 export const LIST_UNIT_FILES_FIELDS: Readonly<Record<string, Field<UnitInfo>>> = {
   unit: (u) => u.name,
-  global: (u) => String(isGlobal(u.options)),
+  global: (u) => String(u.global),
   dstate: (u) => dash(u.desiredState),
   target,
   tmachine: target,
-  state: (u) => (isGlobal(u.options) ? '-' : dash(u.currentState)),
+  state: (u) => (u.global ? '-' : dash(u.currentState)),
   hash: (u, c) => (c.full ? u.hash : u.hash.slice(0, SHORT_HASH_LENGTH)),
   desc: (u) => dash(description(u.options)),
 };

@@ -4,8 +4,8 @@
  * parsed by fast-args.ts and run without loading yargs; nothing here (or in a command module's top
  * level) imports an etcd client.
  */
-import { commands } from './commands/index.js';
 import { fastParse, unknownFlagVariables } from './fast-args.js';
+import { FAST_MODULES } from './fast-commands.js';
 import { ExitCode } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -20,9 +20,10 @@ export async function main(argv: string[]): Promise<void> {
     delete process.env[name];
   }
   const fast = slow ? undefined : fastParse(argv, process.env);
-  if (fast) {
-    const command = commands.find((c) => String(c.command).split(' ')[0] === fast.command);
-    if (command?.handler) {
+  const load = fast ? FAST_MODULES[fast.command] : undefined;
+  if (fast && load) {
+    const command = await load();
+    if (command.handler) {
       await command.handler({ _: [fast.command], $0: 'fleetctl', ...fast.values });
       return;
     }

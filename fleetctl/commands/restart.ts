@@ -6,7 +6,6 @@
 import type { CommandModule } from 'yargs';
 import { withDriver, type GlobalArgs } from '../cli.js';
 import type { DesiredState, Driver, UnitInfo } from '../driver.js';
-import { isGlobal } from '../format.js';
 import { findUnits } from '../lazy.js';
 import { ExitCode, type Output } from '../output.js';
 import { waitForUnits } from '../wait.js';
@@ -31,7 +30,7 @@ async function setAndWait(
   intervalMs: number,
 ): Promise<boolean> {
   await driver.setDesiredState(u.name, state);
-  if (isGlobal(u.options)) return true;
+  if (u.global) return true;
   const late = await waitForUnits(driver, [u.name], state, { attempts, intervalMs }, out);
   return late.length === 0;
 }
@@ -48,7 +47,7 @@ export const restartCommand: CommandModule<object, Args> = {
       const exit = reportMissing(missing, out, 'restart');
       if (found.length === 0) return ExitCode.Failure;
       for (const u of found) {
-        if (u.desiredState === 'inactive' && !isGlobal(u.options)) {
+        if (u.desiredState === 'inactive' && !u.global) {
           out.stderr(
             `Unable to restart unit ${u.name} in state inactive; start it with fleetctl start ${u.name}\n`,
           );

@@ -5,7 +5,6 @@
  */
 import type { CommandModule } from 'yargs';
 import { withDriver, type GlobalArgs } from '../cli.js';
-import { isGlobal } from '../format.js';
 import { findUnits } from '../lazy.js';
 import { ExitCode } from '../output.js';
 import { waitForUnits } from '../wait.js';
@@ -32,7 +31,7 @@ export const stopCommand: CommandModule<object, Args> = {
       let exit = reportMissing(missing, out, 'stop');
       const stopping: string[] = [];
       for (const u of found) {
-        if (!isGlobal(u.options)) {
+        if (!u.global) {
           if (u.desiredState === 'inactive') {
             out.stderr(`Unable to stop unit ${u.name} in state inactive; load or start it first\n`);
             exit = ExitCode.Failure;
@@ -41,7 +40,7 @@ export const stopCommand: CommandModule<object, Args> = {
           if (u.desiredState === 'loaded') continue;
         }
         await driver.setDesiredState(u.name, 'loaded');
-        if (isGlobal(u.options)) out.stdout(`Triggered global unit ${u.name} stop\n`);
+        if (u.global) out.stdout(`Triggered global unit ${u.name} stop\n`);
         else stopping.push(u.name);
       }
       if (attempts < 0) {

@@ -4,7 +4,6 @@
  * fleet.
  */
 import type { Driver } from '../driver.js';
-import { isGlobal } from '../format.js';
 import { applyPlans, planUnits } from '../lazy.js';
 import { ExitCode, type Output } from '../output.js';
 import { waitForUnits } from '../wait.js';
@@ -31,7 +30,7 @@ export async function runTransition(
     const replaced = p.action === 'replace' && changed.includes(p.name);
     if (u.desiredState !== target) await driver.setDesiredState(p.name, target);
     else if (!replaced) continue;
-    if (isGlobal(u.options)) out.stdout(`Triggered global unit ${p.name} ${opts.command}\n`);
+    if (u.global) out.stdout(`Triggered global unit ${p.name} ${opts.command}\n`);
     else wait.push(p.name);
   }
   if (opts.attempts < 0) {

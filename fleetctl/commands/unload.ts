@@ -4,7 +4,6 @@
  */
 import type { CommandModule } from 'yargs';
 import { withDriver, type GlobalArgs } from '../cli.js';
-import { isGlobal } from '../format.js';
 import { findUnits } from '../lazy.js';
 import { ExitCode } from '../output.js';
 import { waitForUnits } from '../wait.js';
@@ -31,9 +30,9 @@ export const unloadCommand: CommandModule<object, Args> = {
       const exit = reportMissing(missing, out, 'unload');
       const wait: string[] = [];
       for (const u of found) {
-        if (!isGlobal(u.options) && u.desiredState === 'inactive' && u.currentState === 'inactive') continue;
+        if (!u.global && u.desiredState === 'inactive' && u.currentState === 'inactive') continue;
         if (u.desiredState !== 'inactive') await driver.setDesiredState(u.name, 'inactive');
-        if (isGlobal(u.options)) out.stdout(`Triggered global unit ${u.name} unload\n`);
+        if (u.global) out.stdout(`Triggered global unit ${u.name} unload\n`);
         else wait.push(u.name);
       }
       if (attempts < 0) {

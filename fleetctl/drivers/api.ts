@@ -20,7 +20,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { RequestOptions } from 'node:https';
-import { loadUnit } from '../../units/index.js';
 import {
   DESIRED_STATES,
   DriverError,
@@ -33,7 +32,11 @@ import {
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
-import { bodyOfOptions, optionsOfBody } from '../unit-text.js';
+// units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
+// list-units and list-machines do not pay for it.
+type UnitText = typeof import('../unit-text.js');
+let unitText: UnitText | undefined;
+const loadUnitText = async (): Promise<UnitText> => (unitText ??= await import('../unit-text.js'));
 
 export const API_BASE = '/fleet/v1/';
 /** Up to this many units, a blocking command polls each one instead of listing the cluster. */
@@ -112,7 +115,7 @@ function state(v: unknown, fallback: DesiredState): DesiredState {
 }
 
 /** A wire Unit to a UnitInfo. Pure; throws DriverError SERVER on a malformed one. */
-export function unitFromWire(w: WireUnit, where: string): UnitInfo {
+export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitInfo {
   if (!isObj(w) || typeof w.name !== 'string' || !Array.isArray(w.options)) {
     throw new DriverError('SERVER', `${where} answered a unit without a name or options; is it fleet's API?`);
   }
@@ -121,8 +124,8 @@ export function unitFromWire(w: WireUnit, where: string): UnitInfo {
     name: str(o.name),
     value: str(o.value),
   }));
-  const body = bodyOfOptions(options);
-  const hash = loadUnit(w.name, body).hash ?? '';
+  const body = text.bodyOfOptions(options);
+  const hash = text.hashOfBody(w.name, body);
   const machineId = str(w.machineID);
   return {
     name: w.name,
@@ -133,6 +136,7 @@ export function unitFromWire(w: WireUnit, where: string): UnitInfo {
     currentState: state(w.currentState, 'inactive'),
     machineId: machineId || undefined,
     machineIds: machineId ? [machineId] : [],
+    global: text.isGlobalOptions(options),
   };
 }
 
@@ -157,9 +161,13 @@ export function machineFromWire(w: unknown): MachineInfo | undefined {
 }
 
 /** The wire Unit fleetctl sends (PUT): fleet's schema.Unit. */
-export function unitToWire(name: string, desiredState: DesiredState, body?: string): Record<string, unknown> {
+export function unitToWire(
+  name: string,
+  desiredState: DesiredState,
+  options?: UnitOptionRecord[],
+): Record<string, unknown> {
   const u: Record<string, unknown> = { name, desiredState };
-  if (body !== undefined) u.options = optionsOfBody(body);
+  if (options !== undefined) u.options = options;
   return u;
 }
 
@@ -321,15 +329,15 @@ export class ApiDriver implements Driver {
   }
 
   async listUnits(): Promise<UnitInfo[]> {
-    const items = await this.pages('units', 'units', 'list units');
-    return items.map((w) => unitFromWire(w as WireUnit, this.endpoint));
+    const [items, text] = await Promise.all([this.pages('units', 'units', 'list units'), loadUnitText()]);
+    return items.map((w) => unitFromWire(w as WireUnit, this.endpoint, text));
   }
 
   async getUnit(name: string): Promise<UnitInfo | undefined> {
     const res = await this.request('GET', `units/${encodeURIComponent(name)}`);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.fail(res, `read unit ${name}`);
-    return unitFromWire(res.body as WireUnit, this.endpoint);
+    return unitFromWire(res.body as WireUnit, this.endpoint, await loadUnitText());
   }
 
   async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
@@ -360,7 +368,7 @@ export class ApiDriver implements Driver {
     const res = await this.request(
       'PUT',
       `units/${encodeURIComponent(name)}`,
-      unitToWire(name, 'inactive', body),
+      unitToWire(name, 'inactive', (await loadUnitText()).optionsOfBody(body)),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
       throw this.fail(res, `submit unit ${name}`);
@@ -372,12 +380,12 @@ export class ApiDriver implements Driver {
     const res = await this.request(
       'PUT',
       `units/${encodeURIComponent(name)}`,
-      unitToWire(name, cur.desiredState, body),
+      unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
       throw this.fail(res, `replace unit ${name}`);
     const after = await this.getUnit(name);
-    if (after && after.hash !== loadUnit(name, body).hash) {
+    if (after && after.hash !== (await loadUnitText()).hashOfBody(name, body)) {
       throw new DriverError(
         'SERVER',
         `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (its API cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,

@@ -17,7 +17,7 @@ import {
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
-import { optionsOfBody } from '../unit-text.js';
+import { isGlobalOptions, optionsOfBody } from '../unit-text.js';
 
 export class EtcdDriver implements Driver {
   readonly kind = 'etcd' as const;
@@ -248,10 +248,12 @@ function groupSchedule(items: Stored<AssignmentRecord>[]): Map<string, Assignmen
 
 function toUnitInfo(u: Stored<UnitRecord>, assigned: AssignmentRecord[]): UnitInfo {
   const r = u.record;
+  const options = optionsOfBody(r.body);
   return {
     name: u.id,
     body: r.body,
-    options: optionsOfBody(r.body),
+    options,
+    global: isGlobalOptions(options),
     hash: r.hash,
     desiredState: r.desiredState,
     currentState: assigned[0]?.desiredState ?? 'inactive',

@@ -27,13 +27,14 @@ for (const kind of ['etcd', 'api'] as const) {
     let dir: string;
     let cluster: StandInCluster | undefined;
     let server: Server | undefined;
+    let api: ReturnType<typeof createApi> | undefined;
     let apiEndpoint = '';
 
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'fleetctl-cmd-'));
       if (kind === 'api') {
         // fleetd's API over this test's prefix, on a unix socket (fleet's default transport).
-        const api = createApi({ registry: new Registry(etcd.client, { prefix: etcd.prefix }) });
+        api = createApi({ registry: new Registry(etcd.client, { prefix: etcd.prefix }) });
         server = createServer(api.handle);
         const sock = join(dir, 'fleet.sock');
         await new Promise<void>((ok) => server!.listen(sock, ok));
@@ -48,6 +49,9 @@ for (const kind of ['etcd', 'api'] as const) {
         await new Promise<void>((ok) => server!.close(() => ok()));
         server = undefined;
       }
+      // Its watch-fed caches hold etcd watches: stop them.
+      await api?.close();
+      api = undefined;
       rmSync(dir, { recursive: true, force: true });
     });
 

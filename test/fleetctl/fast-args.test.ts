@@ -9,6 +9,7 @@ import { buildCli } from '../../fleetctl/cli-tree.js';
 import { commands } from '../../fleetctl/commands/index.js';
 import { resolveMachineId } from '../../fleetctl/commands/drain.js';
 import { FAST_COMMANDS, fastParse, unknownFlagVariables } from '../../fleetctl/fast-args.js';
+import { FAST_MODULES } from '../../fleetctl/fast-commands.js';
 
 async function viaYargs(
   argv: string[],
@@ -95,9 +96,13 @@ describe('fleetctl fast path agrees with the yargs tree', function () {
     it(`leaves "${argv.join(' ')}" to yargs`, () => expect(fastParse(argv, {})).to.equal(undefined));
   }
 
-  it('covers every cluster command of the tree', () => {
+  it('covers every cluster command of the tree, and loads the same module for each', async () => {
     const names = commands.map((c) => String(c.command).split(' ')[0]);
     for (const n of Object.keys(FAST_COMMANDS)) expect(names).to.include(n);
+    expect(Object.keys(FAST_MODULES).sort()).to.deep.equal(Object.keys(FAST_COMMANDS).sort());
+    for (const [n, load] of Object.entries(FAST_MODULES)) {
+      expect(await load(), n).to.equal(commands.find((c) => String(c.command).split(' ')[0] === n));
+    }
   });
 
   it('resolves machine IDs from unambiguous prefixes', () => {

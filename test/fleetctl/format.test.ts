@@ -14,7 +14,7 @@ import {
 } from '../../fleetctl/format.js';
 import { localPathOf, unitNameOf } from '../../fleetctl/lazy.js';
 import { reached } from '../../fleetctl/wait.js';
-import { bodyOfOptions, optionsOfBody } from '../../fleetctl/unit-text.js';
+import { bodyOfOptions, isGlobalOptions, optionsOfBody } from '../../fleetctl/unit-text.js';
 
 const ID = '113f16a7b2e34f5d8e9a0b1c2d3e4f50';
 const machines = new Map<string, MachineInfo>([[ID, { id: ID, primaryIp: '172.17.8.103', metadata: {} }]]);
@@ -102,6 +102,7 @@ describe('fleetctl formatting (pure)', () => {
     currentState: 'launched',
     machineId: ID,
     machineIds: [ID],
+    global: false,
     ...over,
   });
 
@@ -109,6 +110,7 @@ describe('fleetctl formatting (pure)', () => {
     const global = unit({
       name: 'g.service',
       options: [{ section: 'X-Fleet', name: 'Global', value: 'true' }],
+      global: true,
       machineId: undefined,
       machineIds: [],
     });
@@ -182,6 +184,18 @@ describe('fleetctl arguments (pure)', () => {
     expect(driverOptionsFrom({ requestTimeout: 0 }).ok).to.equal(false);
   });
 
+  it('Global= as systemd/fleet read it: truthy values, the last one wins', () => {
+    const g = (...values: string[]) =>
+      isGlobalOptions(values.map((value) => ({ section: 'X-Fleet', name: 'Global', value })));
+    expect(g('true')).to.equal(true);
+    expect(g('yes')).to.equal(true);
+    expect(g('1')).to.equal(true);
+    expect(g('false')).to.equal(false);
+    expect(g('true', 'no')).to.equal(false);
+    expect(g()).to.equal(false);
+    expect(isGlobalOptions([{ section: 'Unit', name: 'Global', value: 'true' }])).to.equal(false);
+  });
+
   it('unit text <-> API options keeps the options (and so the hash)', () => {
     const body = '# c\n[Unit]\nDescription=A\n\n[Service]\nExecStart=/bin/a \\\n  b\n';
     const opts = optionsOfBody(body);
@@ -195,6 +209,7 @@ describe('fleetctl arguments (pure)', () => {
 
 describe('fleetctl wait predicate (pure)', () => {
   const u: UnitInfo = {
+    global: false,
     name: 'a.service',
     body: '',
     options: [],

@@ -285,6 +285,8 @@ describe('fleetctl verify (subprocess)', function () {
         }
       };
       visit(resolve('dist/fleetctl/main.js'));
+      // The yargs tree, which main.js loads with import() when the fast path does not apply.
+      visit(resolve('dist/fleetctl/cli-tree.js'));
       expect(seen.size).to.be.greaterThan(5);
       expect([...bare].filter((s) => /etcd|grpc/.test(s))).to.deep.equal([]);
       // lib/errors (the typed error base class) is pure; the registry and the etcd client are not loaded.
