@@ -19,6 +19,12 @@ export async function main(argv: string[]): Promise<void> {
     );
     delete process.env[name];
   }
+  // fleet: `fleetctl --version` (or -v) is `fleetctl version`.
+  if (!slow && argv.length === 1 && ['--version', '-v', 'version'].includes(argv[0]!)) {
+    const { fleetctlVersion } = await import('./commands/version.js');
+    process.stdout.write(`fleetctl version ${fleetctlVersion()}\n`);
+    return;
+  }
   const fast = slow ? undefined : fastParse(argv, process.env);
   const load = fast ? FAST_MODULES[fast.command] : undefined;
   if (fast && load) {

@@ -122,6 +122,17 @@ describe('fleetctl fast path agrees with the yargs tree', function () {
     for (const c of ['list-units', 'start', 'why', 'drain']) expect(words.stdout.split('\n')).to.include(c);
   });
 
+  it('version, --version and -v print "fleetctl version X", fast or through yargs', async () => {
+    const { run } = await import('./harness.js');
+    for (const a of ['version', '--version', '-v']) {
+      const r = await run([a]);
+      expect(r.stdout, a).to.match(/^fleetctl version \d+\.\d+\.\d+\n$/);
+      expect(r.status).to.equal(0);
+    }
+    const slow = await run(['version'], { env: { FLEETCTL_SLOW_PATH: '1' } });
+    expect(slow.stdout).to.match(/^fleetctl version \d+\.\d+\.\d+\n$/);
+  });
+
   it('names FLEETCTL_* variables that are no flag', () => {
     expect(
       unknownFlagVariables({
