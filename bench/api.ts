@@ -50,11 +50,13 @@ async function serve(reg: Registry, tokenLimit: number): Promise<{ port: number;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
+    close: async () => {
+      await new Promise<void>((r) => {
         server.closeAllConnections();
         server.close(() => r());
-      }),
+      });
+      await api.close();
+    },
   };
 }
 

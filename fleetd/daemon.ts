@@ -12,7 +12,7 @@ import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
 import { createApi, type Api } from './api/server.js';
 import type { Component, ComponentFactory } from './component.js';
 import { DEFAULT_COMPONENTS } from './components.js';
-import { listenerSettings, openListeners, type Listeners } from './listeners.js';
+import { listenerSettings, openListeners, type Listener, type Listeners } from './listeners.js';
 import { MetricsRegistry } from './metrics.js';
 import { createNotifier, type Notifier } from './notify.js';
 import { VERSION } from './version.js';
@@ -98,6 +98,11 @@ export class Fleetd {
       ...(this.opts.write ? { write: this.opts.write } : {}),
     });
     for (const w of loaded.warnings) this.log.warn(w);
+  }
+
+  /** The API's listeners (empty before start). */
+  get listenerList(): readonly Listener[] {
+    return this.listeners?.list ?? [];
   }
 
   /** Everything up to READY. On failure, what was started is stopped again and the error thrown. */

@@ -15,7 +15,8 @@ export async function main(argv: string[]): Promise<void> {
     .usage(
       'fleetd: the fleet-ts daemon (agent, engine candidate and the fleet HTTP API)\n\n' +
         'Usage: fleetd [--config /etc/fleet/fleet.conf] [--<option> value ...]\n\n' +
-        'Options come from fleet.conf, then FLEET_<OPTION> variables, then flags (see docs/configuration.md).\n' +
+        'Options come from fleet.conf (--config, or FLEET_CONFIG), then FLEET_<OPTION> variables, then flags\n' +
+        '(see docs/configuration.md).\n' +
         'Signals: SIGHUP reloads the configuration; SIGTERM stops cleanly.',
     )
     .option('config', {
@@ -41,10 +42,13 @@ export async function main(argv: string[]): Promise<void> {
     const v = args[o.name.replace(/_/g, '-')];
     if (v !== undefined) flags[o.name] = v;
   }
-  const configPath = typeof args['config'] === 'string' ? args['config'] : undefined;
+  // --config, else FLEET_CONFIG (not an option itself: it names the file the options are in)
+  const { FLEET_CONFIG: envConfig, ...env } = process.env;
+  const configPath =
+    typeof args['config'] === 'string' && args['config'] !== '' ? args['config'] : envConfig || undefined;
 
   const daemon = new Fleetd({
-    loadConfig: () => loadConfig({ ...(configPath ? { configPath } : {}), env: process.env, flags }),
+    loadConfig: () => loadConfig({ ...(configPath ? { configPath } : {}), env, flags }),
   });
   let stopping = false;
   const stop = (sig: string) => {

@@ -84,6 +84,7 @@ export function discoveryDocument(version: string): Record<string, unknown> {
           placed: { type: 'boolean' },
           machineIDs: { type: 'array', items: str },
           reasons: { type: 'array', items: str },
+          since: str,
         },
       },
     },

@@ -73,6 +73,7 @@ interface Ctx {
 }
 
 function methodNotAllowed(allowed: string[]): never {
+  if (allowed.length === 0) throw new ApiError(405, 'no method is supported against this resource');
   throw new ApiError(405, `only ${allowed.join(', ')} supported against this resource`, {
     Allow: allowed.join(', '),
   });
@@ -294,6 +295,7 @@ export function createApi(opts: ApiOptions): Api {
     const placedOn = (await scheduleByUnit()).get(name) ?? [];
     const machineIDs = placedOn.map((a) => a.machineId).sort();
     let reasons: string[];
+    let since: string | undefined;
     if (u.record.desiredState === 'inactive') {
       reasons = ['its desired state is inactive: the engine does not schedule it (start or load it first)'];
       if (machineIDs.length > 0)
@@ -301,13 +303,20 @@ export function createApi(opts: ApiOptions): Api {
     } else if (machineIDs.length > 0) {
       reasons = machineIDs.map((m) => `scheduled on machine ${m}`);
     } else {
-      const told = explain ? await explain(name) : undefined;
-      reasons =
-        told && told.length > 0
-          ? told
-          : [
-              'not placed: the engine has recorded no reason (it may not have run yet, or no engine is leading)',
-            ];
+      // What the engine leader recorded in the registry; else what an in-process engine says.
+      const recorded = await reg.getReasons(name);
+      if (recorded && recorded.record.reasons.length > 0) {
+        reasons = recorded.record.reasons;
+        since = recorded.record.since;
+      } else {
+        const told = explain ? await explain(name) : undefined;
+        reasons =
+          told && told.length > 0
+            ? told
+            : [
+                'not placed: the engine has recorded no reason (it may not have run yet, or no engine is leading)',
+              ];
+      }
     }
     send(ctx, 200, {
       name,
@@ -315,6 +324,7 @@ export function createApi(opts: ApiOptions): Api {
       placed: machineIDs.length > 0,
       machineIDs,
       reasons,
+      ...(since ? { since } : {}),
     });
   };
 

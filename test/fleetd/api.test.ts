@@ -3,7 +3,7 @@ import { Registry } from '../../lib/registry/index.js';
 import { createEtcdClient } from '../../lib/etcd-client.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { encodePageToken } from '../../fleetd/api/paging.js';
-import { addMachine, call, place, serveApi, type Served } from './helpers.js';
+import { addMachine, call, place, recordReasons, serveApi, type Served } from './helpers.js';
 
 const OPTS = [
   { section: 'Unit', name: 'Description', value: 'hello' },
@@ -458,6 +458,17 @@ describe('fleetd API against a real etcd', function () {
       expect((w.json as { reasons: string[] }).reasons).to.deep.equal([
         'a.service: machine m1: MachineMetadata region=us not met',
       ]);
+      // the engine leader's reasons in the registry come first
+      await recordReasons(reg, 'a.service', [
+        'no machine has region=us',
+        '1 machine excluded by Conflicts=db*',
+      ]);
+      w = await call(s.base, 'GET', '/fleet/v1/units/a.service/why');
+      expect(w.json).to.deep.include({
+        placed: false,
+        reasons: ['no machine has region=us', '1 machine excluded by Conflicts=db*'],
+        since: '2026-11-25T14:00:00.000Z',
+      });
       await addMachine(etcd.client, reg, 'm1');
       await place(reg, [{ unit: 'a.service', machineId: 'm1', desiredState: 'launched' }]);
       w = await call(s.base, 'GET', '/fleet/v1/units/a.service/why');

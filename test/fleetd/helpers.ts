@@ -115,3 +115,17 @@ export async function place(
     await campaign.resign();
   }
 }
+
+/** Records placement reasons as the engine leader would (fenced). */
+export async function recordReasons(reg: Registry, unit: string, reasons: string[]): Promise<void> {
+  const campaign = reg.engineElection(5).campaign('test-engine');
+  await new Promise<void>((resolve, reject) => campaign.on('elected', resolve).on('error', reject));
+  try {
+    const fence = await reg.fenceFor(await campaign.getCampaignKey());
+    await reg.applyReasons(fence, [
+      { type: 'put', record: { unit, reasons, since: '2026-11-25T14:00:00.000Z' } },
+    ]);
+  } finally {
+    await campaign.resign();
+  }
+}
