@@ -64,6 +64,8 @@ export interface WhyInfo {
   placed: boolean;
   machineIds: string[];
   reasons: string[];
+  /** ISO-8601: since when the engine has given these reasons (when known). */
+  since?: string;
 }
 
 export interface Driver {

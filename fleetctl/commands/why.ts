@@ -29,6 +29,7 @@ export const whyCommand: CommandModule<object, Args> = {
               placed: w.placed,
               machineIDs: w.machineIds,
               reasons: w.reasons,
+              ...(w.since ? { since: w.since } : {}),
             },
             null,
             2,
@@ -37,7 +38,8 @@ export const whyCommand: CommandModule<object, Args> = {
         return ExitCode.Ok;
       }
       const where = w.placed ? `placed on ${w.machineIds.join(', ')}` : 'not placed';
-      out.stdout(`${w.name}: desired state ${w.desiredState}, ${where}\n`);
+      const since = w.since ? ` (since ${w.since})` : '';
+      out.stdout(`${w.name}: desired state ${w.desiredState}, ${where}${since}\n`);
       for (const r of w.reasons) out.stdout(`  - ${r}\n`);
       return ExitCode.Ok;
     }),

@@ -443,6 +443,7 @@ export class ApiDriver implements Driver {
       placed: b.placed === true,
       machineIds,
       reasons: b.reasons.filter((r): r is string => typeof r === 'string'),
+      ...(typeof b.since === 'string' ? { since: b.since } : {}),
     };
   }
 

@@ -170,7 +170,16 @@ export class EtcdDriver implements Driver {
         `unit ${name} is not in the cluster; check the name with fleetctl list-unit-files`,
       );
     }
-    return whyOf(u);
+    const w = whyOf(u);
+    if (w.placed || u.desiredState === 'inactive') return w;
+    // The engine leader records why it could not place a unit.
+    const recorded = await this.call(() => this.registry.getReasons(name));
+    if (!recorded || recorded.record.reasons.length === 0) return w;
+    return {
+      ...w,
+      reasons: recorded.record.reasons,
+      ...(recorded.record.since ? { since: recorded.record.since } : {}),
+    };
   }
 
   async setDraining(machineId: string, draining: boolean): Promise<void> {
@@ -226,7 +235,7 @@ export function whyOf(u: UnitInfo): WhyInfo {
   return {
     ...base,
     reasons: [
-      "not placed; the engine's reasons are served by fleetd's API (run fleetctl why with --driver=api); meanwhile check fleetctl list-machines (metadata, draining) against the unit's [X-Fleet] options",
+      "not placed: the engine has recorded no reason (it may not have run yet, or no engine is leading); check fleetctl list-machines (metadata, draining) against the unit's [X-Fleet] options",
     ],
   };
 }

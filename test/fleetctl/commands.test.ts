@@ -424,6 +424,21 @@ for (const kind of ['etcd', 'api'] as const) {
         expect(j.desiredState).to.equal('loaded');
         expect(j.reasons.length).to.be.greaterThan(0);
         expect(j.reasons[0]).to.match(/not placed/);
+        // The engine leader's recorded reasons are shown by both drivers.
+        await reg().applyReasons(fence, [
+          {
+            type: 'put',
+            record: {
+              unit: 'idle.service',
+              reasons: ['no machine has metadata region=us'],
+              since: '2026-11-25T16:00:00.000Z',
+            },
+          },
+        ]);
+        const told = await fc('why', 'idle.service');
+        expect(told.stdout).to.equal(
+          'idle.service: desired state loaded, not placed (since 2026-11-25T16:00:00.000Z)\n  - no machine has metadata region=us\n',
+        );
         const ghost = await fc('why', 'ghost.service');
         expect(ghost.status).to.equal(1);
         expect(ghost.stderr).to.contain('ghost.service is not in the cluster');
