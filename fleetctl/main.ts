@@ -1,32 +1,44 @@
 /**
- * fleetctl: the command-line interface to fleet-ts. The command tree lives in fleetctl/commands/.
- * Kept light at start-up: nothing here (or in a command module's top level) imports an etcd client.
+ * fleetctl: the command-line interface to fleet-ts. The command tree lives in fleetctl/commands/
+ * (yargs, in cli-tree.ts). Kept light at start-up: plain command lines of the cluster commands are
+ * parsed by fast-args.ts and run without loading yargs; nothing here (or in a command module's top
+ * level) imports an etcd client.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { commands } from './commands/index.js';
+import { fastParse, unknownFlagVariables } from './fast-args.js';
+import { FAST_MODULES } from './fast-commands.js';
 import { ExitCode } from './output.js';
 
 export async function main(argv: string[]): Promise<void> {
-  let cli = yargs(argv)
-    .scriptName('fleetctl')
-    .usage('fleetctl: control a fleet-ts cluster\n\nUsage: fleetctl <command> [options]')
-    .strict()
-    .demandCommand(1, 'fleetctl needs a command; see fleetctl --help')
-    .recommendCommands()
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`fleetctl: ${msg}\nRun 'fleetctl --help' for usage.\n`);
-      process.exit(ExitCode.Usage);
-    });
-  for (const command of commands) cli = cli.command(command);
-  await cli.parseAsync();
+  // A switch for tests and debugging: FLEETCTL_SLOW_PATH=1 always parses with yargs.
+  const slow = process.env.FLEETCTL_SLOW_PATH === '1';
+  delete process.env.FLEETCTL_SLOW_PATH;
+  for (const name of unknownFlagVariables(process.env)) {
+    const flag = name.slice('FLEETCTL_'.length).toLowerCase().replace(/_/g, '-');
+    process.stderr.write(
+      `fleetctl: warning: ignoring environment variable ${name}: fleetctl has no --${flag} flag\n`,
+    );
+    delete process.env[name];
+  }
+  // fleet: `fleetctl --version` (or -v) is `fleetctl version`.
+  if (!slow && argv.length === 1 && ['--version', '-v', 'version'].includes(argv[0]!)) {
+    const { fleetctlVersion } = await import('./commands/version.js');
+    process.stdout.write(`fleetctl version ${fleetctlVersion()}\n`);
+    return;
+  }
+  const fast = slow ? undefined : fastParse(argv, process.env);
+  const load = fast ? FAST_MODULES[fast.command] : undefined;
+  if (fast && load) {
+    const command = await load();
+    if (command.handler) {
+      await command.handler({ _: [fast.command], $0: 'fleetctl', ...fast.values });
+      return;
+    }
+  }
+  const { buildCli } = await import('./cli-tree.js');
+  await buildCli(argv).parseAsync();
 }
 
-main(hideBin(process.argv)).catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   // A bug, not a user error: say so plainly, with the message but no stack trace.
   process.stderr.write(
     `fleetctl: unexpected internal error: ${err instanceof Error ? err.message : String(err)}\n`,

@@ -3,11 +3,12 @@
  * directory, for tests, benchmarks and fleet-lab. Stopped by PID, never by name.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readStat } from './proc.js';
 
 export interface EtcdServerOptions {
   /** Address to listen on (default 127.0.0.1). fleet-lab passes its bridge address. */
@@ -90,15 +91,8 @@ export async function portIsFree(host: string, port: number): Promise<boolean> {
 
 /** Kernel start time of a process, or undefined if it is gone or a zombie. */
 export function pidStartTime(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  return Number(rest[19]);
+  const stat = readStat(pid);
+  return stat && stat.state !== 'Z' && stat.state !== 'X' ? stat.start : undefined;
 }
 
 /**

@@ -67,13 +67,14 @@ export interface ProcRef {
   start: number;
 }
 
-interface ProcStat {
+export interface ProcStat {
   state: string;
   ppid: number;
   start: number;
 }
 
-function readStat(pid: number): ProcStat | undefined {
+/** The state, parent and kernel start time of a process, from /proc/PID/stat; undefined once gone. */
+export function readStat(pid: number): ProcStat | undefined {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -7,6 +7,8 @@ import {
   parseAbsolutePath,
   parseBool,
   parseEndpoints,
+  parseHostPortOrEmpty,
+  parseIntInRange,
   parseIpOrEmpty,
   parseKeyPrefix,
   parseLeaseTtl,
@@ -41,6 +43,17 @@ export interface FleetConfig {
   disableEngine: boolean;
   verbosity: number;
   machineIdFile: string;
+  /** fleet's token_limit: units, states or machines per API page. */
+  tokenLimit: number;
+  /** The API's unix socket when not socket-activated (undefined: none). */
+  apiUnixSocket: string | undefined;
+  /** The API's TCP listener when not socket-activated (host "" = every address). */
+  apiTcpAddress: { host: string; port: number } | undefined;
+  /** TLS on the TCP listener: certificate and key (PEM). */
+  apiTlsCertFile: string | undefined;
+  apiTlsKeyFile: string | undefined;
+  /** When set, TCP clients must present a certificate signed by this CA (PEM). */
+  apiTlsCaFile: string | undefined;
 }
 
 /** The shortest lease etcd grants with its default timings (3/2 election timeout, rounded up). */
@@ -189,11 +202,52 @@ export const OPTIONS: readonly OptionSpec[] = [
     allowed: 'an absolute file path',
     parse: parseAbsolutePath,
   },
+  {
+    name: 'token_limit',
+    field: 'tokenLimit',
+    default: '100',
+    allowed: 'a whole number from 1 to 65535 (items per page of the HTTP API)',
+    parse: (raw) => parseIntInRange(raw, 1, 65535),
+  },
+  {
+    name: 'api_unix_socket',
+    field: 'apiUnixSocket',
+    default: '/var/run/fleet.sock',
+    allowed: 'an absolute path, or empty for no unix socket',
+    parse: (raw) => (raw.trim() === '' ? { ok: true, value: undefined } : parseAbsolutePath(raw)),
+  },
+  {
+    name: 'api_tcp_address',
+    field: 'apiTcpAddress',
+    default: '',
+    allowed: 'host:port (e.g. 127.0.0.1:49153, [::1]:49153, :49153 for every address), or empty',
+    parse: parseHostPortOrEmpty,
+  },
+  {
+    name: 'api_tls_certfile',
+    field: 'apiTlsCertFile',
+    default: '',
+    allowed: "the path of the API server's PEM certificate, or empty",
+    parse: parsePathOrEmpty,
+  },
+  {
+    name: 'api_tls_keyfile',
+    field: 'apiTlsKeyFile',
+    default: '',
+    allowed: "the path of the API server's PEM key, or empty",
+    parse: parsePathOrEmpty,
+  },
+  {
+    name: 'api_tls_cafile',
+    field: 'apiTlsCaFile',
+    default: '',
+    allowed: "the path of a PEM CA certificate that API clients' certificates must be signed by, or empty",
+    parse: parsePathOrEmpty,
+  },
 ];
 
 /** fleet options fleet-ts accepts and ignores (with a warning), so old fleet.conf files still load. */
 export const IGNORED_FLEET_OPTIONS: Readonly<Record<string, string>> = {
-  token_limit: 'the fleet HTTP API paging limit; fleet-ts has no such API',
   disable_watches: 'fleet-ts always uses etcd watches',
   verify_units: 'deprecated in fleet already',
   authorized_keys_file: 'deprecated in fleet already',

@@ -175,3 +175,25 @@ export function parseEndpoints(text: string): Parsed<string[]> {
   if (schemes.size > 1) return no('it mixes http:// and https:// endpoints');
   return ok(out);
 }
+
+/** A whole number in [min, max]. */
+export function parseIntInRange(text: string, min: number, max: number): Parsed<number> {
+  const s = text.trim();
+  if (!/^\+?\d+$/.test(s)) return no('it is not a whole number');
+  const n = Number(s);
+  if (n < min || n > max) return no(`it is not between ${min} and ${max}`);
+  return ok(n);
+}
+
+/** "host:port" or "[v6]:port" (host may be empty: every address); empty means "not set". */
+export function parseHostPortOrEmpty(text: string): Parsed<{ host: string; port: number } | undefined> {
+  const s = text.trim();
+  if (s === '') return ok(undefined);
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(s);
+  if (!m) return no('it is not host:port (e.g. 127.0.0.1:49153, [::1]:49153, :49153)');
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return no('the port is not between 1 and 65535');
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] !== undefined && isIP(host) !== 6) return no(`[${host}] is not an IPv6 address`);
+  return ok({ host, port });
+}

@@ -241,6 +241,27 @@ function crossCheck(cfg: FleetConfig, sources: Record<string, ConfigSource>): Co
       `${tlsSet.join(', ')} set (${tlsSet.map(at).join(', ')}) but etcd_servers use http://, which has no TLS; use https:// endpoints or unset the TLS files`,
     );
   }
+  if (Boolean(cfg.apiTlsCertFile) !== Boolean(cfg.apiTlsKeyFile)) {
+    const [set, unset] = cfg.apiTlsCertFile
+      ? ['api_tls_certfile', 'api_tls_keyfile']
+      : ['api_tls_keyfile', 'api_tls_certfile'];
+    problem(
+      set,
+      `${set} is set but ${unset} is not; set both (the API's certificate and its key) or neither`,
+    );
+  }
+  if (cfg.apiTlsCaFile && !cfg.apiTlsCertFile) {
+    problem(
+      'api_tls_cafile',
+      'api_tls_cafile (client-certificate checking) needs TLS: set api_tls_certfile and api_tls_keyfile too',
+    );
+  }
+  if (cfg.apiTlsCertFile && !cfg.apiTcpAddress) {
+    problem(
+      'api_tls_certfile',
+      'API TLS is configured but api_tcp_address is not; TLS applies to the TCP listener only, so set api_tcp_address (e.g. :49153)',
+    );
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is not there yet: npm dependencies, and the Debian packages
-# the tests and the lab run for real (etcd-server, etcd-client for the documented etcdctl examples; iproute2 and util-linux for fleet-lab).
+# the tests and the lab run for real (etcd-server, etcd-client for the documented etcdctl examples; iproute2, util-linux,
+# systemd and dbus-daemon for fleet-lab's machines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+command -v findmnt >/dev/null 2>&1 || missing+=(util-linux)
+[ -x /usr/lib/systemd/systemd ] || missing+=(systemd)
+command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${missing[*]}; run as root (or install them) and try again" >&2
@@ -29,6 +33,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
   fi
+  mapfile -t missing < <(printf "%s\n" "${missing[@]}" | sort -u)
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi
 fi

@@ -9,6 +9,8 @@ export type RegistryErrorCode =
   | 'UNIT_EXISTS'
   /** The unit is not in the registry. */
   | 'UNIT_NOT_FOUND'
+  /** No machine record of that ID (the machine is not up, or its lease expired). */
+  | 'MACHINE_NOT_FOUND'
   /** The value changed between read and write (compare-and-swap lost). Retryable. */
   | 'CONFLICT'
   /** An engine write carried a leadership fence that is no longer current. */
@@ -53,6 +55,19 @@ export class UnitNotFoundError extends RegistryError {
     key: string,
   ) {
     super('UNIT_NOT_FOUND', `unit ${unit} does not exist (${key}); submit it first`, { key });
+  }
+}
+
+export class MachineNotFoundError extends RegistryError {
+  constructor(
+    readonly machineId: string,
+    key: string,
+  ) {
+    super(
+      'MACHINE_NOT_FOUND',
+      `machine ${machineId} is not in the cluster (${key}); list the machines to find its ID, or wait for its agent to start`,
+      { key },
+    );
   }
 }
 

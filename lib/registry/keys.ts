@@ -7,6 +7,7 @@
  *   <prefix>schedule/<machine>/<unit>     AssignmentRecord       the engine leader only (fenced)
  *   <prefix>machines/<machine>            MachineRecord          that machine's agent (its lease)
  *   <prefix>states/<machine>/<unit>       UnitStateRecord        that machine's agent (its lease)
+ *   <prefix>reasons/<unit>                PlacementReasonsRecord the engine leader only (fenced)
  *   <prefix>election/engine/<lease-id>    engine candidates      etcd3's election recipe
  *
  * docs/etcd-schema.md is the public description of the same layout; change both together.
@@ -20,7 +21,7 @@ export const SCHEMA_VERSION = 1;
 /** The etcd3 election name under `<prefix>election/`. */
 export const ENGINE_ELECTION = 'engine';
 
-export type KeyKind = 'schema' | 'unit' | 'assignment' | 'machine' | 'state';
+export type KeyKind = 'schema' | 'unit' | 'assignment' | 'machine' | 'state' | 'reasons';
 
 /** What a key under the prefix means, or why it is not one of ours. */
 export type ParsedKey =
@@ -29,6 +30,7 @@ export type ParsedKey =
   | { kind: 'assignment'; machineId: string; unit: string }
   | { kind: 'machine'; machineId: string }
   | { kind: 'state'; machineId: string; unit: string }
+  | { kind: 'reasons'; unit: string }
   | { kind: 'unknown'; reason: string };
 
 const MAX_NAME = 255;
@@ -106,6 +108,15 @@ export class Keys {
     return `${this.statesPrefix(machineId)}${unit}`;
   }
 
+  /** Why units are not placed (the engine's reasons, for `fleetctl`). */
+  reasonsPrefix(): string {
+    return `${this.prefix}reasons/`;
+  }
+
+  reasons(unit: string): string {
+    return `${this.reasonsPrefix()}${unit}`;
+  }
+
   /** The namespace etcd3's election recipe is given; candidates' keys live below it. */
   electionNamespace(): string {
     return this.prefix;
@@ -129,6 +140,11 @@ export class Keys {
         if (parts.length !== 2 || a === undefined) return bad('expected units/<unit>');
         const p = unitNameProblem(a);
         return p ? bad(p) : { kind: 'unit', unit: a };
+      }
+      case 'reasons': {
+        if (parts.length !== 2 || a === undefined) return bad('expected reasons/<unit>');
+        const p = unitNameProblem(a);
+        return p ? bad(p) : { kind: 'reasons', unit: a };
       }
       case 'machines': {
         if (parts.length !== 2 || a === undefined) return bad('expected machines/<machine>');

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { Campaign } from 'etcd3';
 import type { FleetError } from '../errors.js';
-import type { Fence } from './errors.js';
+import { RegistryError, type Fence } from './errors.js';
 import type { Registry } from './registry.js';
 import { defaultBackoff, type BackoffDelay } from './stream.js';
 
@@ -113,4 +113,47 @@ export class EngineCampaign extends EventEmitter<EngineCampaignEvents> {
     await this.backoff(this.attempts++, this.abort.signal);
     if (!this.stopped) this.campaign();
   }
+}
+
+/**
+ * Watches an elected engine's election key and calls `onGone` once if it is deleted (its lease
+ * expired or was revoked, or someone deleted the key): etcd3's campaign only notices a lost lease
+ * at its next keep-alive. Returns a function that stops watching.
+ */
+export function watchFence(
+  registry: Registry,
+  fence: Fence,
+  onGone: (err: FleetError) => void,
+): () => Promise<void> {
+  let done = false;
+  const watcher = registry.client
+    .watch()
+    .key(fence.key)
+    .startRevision((BigInt(fence.createRevision) + 1n).toString())
+    .watcher();
+  const fire = (why: string) => {
+    if (done) return;
+    done = true;
+    onGone(
+      new RegistryError(
+        'NOT_LEADER',
+        `the engine election key ${fence.key} ${why}; this engine is no longer the leader and campaigns again`,
+        { key: fence.key },
+      ),
+    );
+  };
+  watcher.on('delete', () => fire('was deleted (its lease expired or was revoked)'));
+  watcher.on('put', (kv) => {
+    if (kv.create_revision !== fence.createRevision) fire('was replaced');
+  });
+  // A broken watch says nothing about leadership; the fence on every write still protects.
+  watcher.on('error', () => undefined);
+  return async () => {
+    done = true;
+    try {
+      await watcher.cancel();
+    } catch {
+      // already gone
+    }
+  };
 }

@@ -58,6 +58,18 @@ export interface UnitStateRecord {
   updatedAt?: string;
 }
 
+/**
+ * Why the engine could not place a unit, per rule ("no machine has region=eu-west"), for
+ * `fleetctl` to show. Written by the engine leader only, fenced; removed once the unit is placed,
+ * inactive or destroyed.
+ */
+export interface PlacementReasonsRecord {
+  unit: string;
+  reasons: string[];
+  /** ISO-8601: when the engine first gave these reasons. */
+  since?: string;
+}
+
 /** Checks a unit body (units/parse) and returns its hash (units/canonical), or why not. */
 export type UnitBodyCheck = (body: string) => { ok: true; hash: string } | { ok: false; reason: string };
 
@@ -233,6 +245,24 @@ export function decodeUnitState(machineId: string, unit: string, raw: string): D
     if (updatedAt !== undefined) rec.updatedAt = updatedAt;
     return rec;
   });
+}
+
+export function decodeReasons(unit: string, raw: string): Decoded<PlacementReasonsRecord> {
+  return guard(raw, (o) => {
+    same(o, 'unit', unit, 'unit name');
+    const reasons = o.reasons;
+    if (!Array.isArray(reasons) || reasons.some((r) => typeof r !== 'string')) {
+      throw new Problem('"reasons" must be an array of strings');
+    }
+    const rec: PlacementReasonsRecord = { unit, reasons: reasons as string[] };
+    const since = time(o, 'since');
+    if (since !== undefined) rec.since = since;
+    return rec;
+  });
+}
+
+export function encodeReasons(r: PlacementReasonsRecord): string {
+  return JSON.stringify({ unit: r.unit, reasons: r.reasons, since: r.since });
 }
 
 /** The schema-version value. */

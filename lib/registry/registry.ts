@@ -12,6 +12,7 @@ import type { FleetError } from '../errors.js';
 import {
   ConflictError,
   InvalidInputError,
+  MachineNotFoundError,
   NotLeaderError,
   SchemaVersionError,
   StaleFenceError,
@@ -33,23 +34,33 @@ import {
   DESIRED_STATES,
   decodeAssignment,
   decodeMachine,
+  decodeReasons,
   decodeSchema,
   decodeUnit,
   decodeUnitState,
   encodeAssignment,
   encodeMachine,
+  encodeReasons,
   encodeSchema,
   encodeUnit,
   encodeUnitState,
   type AssignmentRecord,
   type DesiredState,
   type MachineRecord,
+  type PlacementReasonsRecord,
   type UnitBodyCheck,
   type UnitRecord,
   type UnitStateRecord,
 } from './records.js';
 import { rangePrefix } from './range.js';
-import { RegistryStream, type KvDecoded, type Listing, type Stored, type StreamOptions } from './stream.js';
+import {
+  RegistryStream,
+  storedFrom,
+  type KvDecoded,
+  type Listing,
+  type Stored,
+  type StreamOptions,
+} from './stream.js';
 import {
   DEFAULT_MAX_TXN_BYTES,
   DEFAULT_MAX_TXN_OPS,
@@ -110,6 +121,10 @@ export type ScheduleChange =
       unitCreateRevision: string;
     }
   | { type: 'delete'; machineId: string; unit: string };
+
+/** One change to the placement reasons, as the engine writes them. */
+export type ReasonsChange =
+  { type: 'put'; record: PlacementReasonsRecord } | { type: 'delete'; unit: string };
 
 export interface BatchResult {
   /** The revision of the last transaction (the write is visible to reads at or after it). */
@@ -473,6 +488,55 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
   }
 
+  // ---------------------------------------------------------------- placement reasons (engine only)
+
+  /**
+   * Writes why units are not placed (and removes the reasons of units that are), fenced like the
+   * schedule: StaleFenceError if the fence is no longer current (nothing of that transaction is
+   * written). Chunked; transactions before a refused one stay applied.
+   */
+  async applyReasons(fence: Fence, changes: readonly ReasonsChange[]): Promise<BatchResult> {
+    const items: TxnItem[] = changes.map((c) => {
+      if (c.type === 'delete') {
+        this.refuseUnitName(c.unit);
+        return { compares: [], ops: [deleteOp(this.keys.reasons(c.unit))] };
+      }
+      this.refuseUnitName(c.record.unit);
+      const key = this.keys.reasons(c.record.unit);
+      const value = encodeReasons(c.record);
+      const d = decodeReasons(c.record.unit, value);
+      if (!d.ok) throw new InvalidInputError(`reasons of ${c.record.unit} are invalid: ${d.reason}`, key);
+      return { compares: [], ops: [putOp(key, value)] };
+    });
+    this.refuseDuplicateItems(items);
+    const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
+    let revision = '0';
+    const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
+    for (const chunk of chunks) {
+      const res = await this.txn(
+        [fenceCmp],
+        chunk.flatMap((c) => c.ops),
+        [],
+        'write placement reasons',
+      );
+      if (!res.succeeded) throw new StaleFenceError(fence);
+      revision = res.header.revision;
+    }
+    return { revision, transactions: chunks.length };
+  }
+
+  /** Why each unit the engine could not place is not placed. */
+  listReasons(): Promise<Listing<PlacementReasonsRecord>> {
+    return this.list(this.keys.reasonsPrefix(), 'placement reasons', this.decodeReasonsKv);
+  }
+
+  /** Why `unit` is not placed, or undefined when the engine has nothing to say (placed, or not wanted). */
+  async getReasons(unit: string): Promise<Stored<PlacementReasonsRecord> | undefined> {
+    this.refuseUnitName(unit);
+    const kv = await this.getKv(this.keys.reasons(unit), `read the placement reasons of ${unit}`);
+    return kv ? this.decodeOrReport(kv, this.decodeReasonsKv) : undefined;
+  }
+
   // ---------------------------------------------------------------- machines (their agents)
 
   /** Writes this machine's record attached to its agent's lease (etcd3 Lease.grant()'s ID). */
@@ -489,6 +553,54 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async removeMachine(machineId: string): Promise<void> {
     this.refuseMachineId(machineId);
     await this.txn([], [deleteOp(this.keys.machine(machineId))], [], `remove machine ${machineId}`);
+  }
+
+  /**
+   * Changes a machine's record in place (compare-and-swap on its revision, retried), keeping it
+   * attached to its agent's lease: the API's metadata and draining edits. The agent owns the
+   * record; it must carry such edits over when it publishes its record again. Throws
+   * MachineNotFoundError when there is no record.
+   */
+  async updateMachine(
+    machineId: string,
+    what: string,
+    change: (cur: MachineRecord) => MachineRecord,
+  ): Promise<Stored<MachineRecord>> {
+    this.refuseMachineId(machineId);
+    const key = this.keys.machine(machineId);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const kv = await this.getKv(key, `read machine ${machineId}`);
+      if (!kv) throw new MachineNotFoundError(machineId, key);
+      const d = decodeMachine(machineId, kv.value.toString());
+      if (!d.ok) {
+        this.reportInvalid(key, kv.mod_revision, d.reason);
+        throw new InvalidInputError(
+          `machine ${machineId} holds an invalid record (${d.reason}); fix ${key}`,
+          key,
+        );
+      }
+      const next = { ...change(d.record), id: machineId };
+      const value = encodeMachine(next);
+      const check = decodeMachine(machineId, value);
+      if (!check.ok) throw new InvalidInputError(`cannot ${what}: ${check.reason}`, key);
+      const res = await this.txn(
+        [modRevisionIs(key, kv.mod_revision)],
+        [putOp(key, value, kv.lease === '0' ? undefined : kv.lease)],
+        [],
+        what,
+      );
+      if (res.succeeded) {
+        return {
+          id: machineId,
+          key,
+          record: next,
+          createRevision: kv.create_revision,
+          modRevision: res.header.revision,
+          lease: kv.lease,
+        };
+      }
+    }
+    throw new ConflictError(`machine ${machineId}`, key);
   }
 
   listMachines(): Promise<Listing<MachineRecord>> {
@@ -540,6 +652,45 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
   }
 
+  // ---------------------------------------------------------------- freshness of caches
+
+  /**
+   * How many keys are under a prefix and the highest revision at which one of them was written.
+   * A cache fed by a stream of that prefix reflects etcd now when its stream's revision is at least
+   * `maxModRevision` and it holds `count` records (a delete lowers the count; a put raises the
+   * revision). Two small range requests, however many keys there are.
+   */
+  async prefixWatermark(
+    kind: 'units' | 'schedule' | 'machines' | 'states',
+  ): Promise<{ count: number; maxModRevision: string; revision: string }> {
+    const prefix = {
+      units: this.keys.unitsPrefix(),
+      schedule: this.keys.schedulePrefix(),
+      machines: this.keys.machinesPrefix(),
+      states: this.keys.statesPrefix(),
+    }[kind];
+    const range = { key: Buffer.from(prefix), range_end: prefixEnd(prefix) };
+    try {
+      const [c, top] = await Promise.all([
+        this.client.kv.range({ ...range, count_only: true }),
+        this.client.kv.range({
+          ...range,
+          sort_target: 'Mod',
+          sort_order: 'Descend',
+          limit: 1,
+          keys_only: true,
+        }),
+      ]);
+      return {
+        count: Number(c.count),
+        maxModRevision: top.kvs[0]?.mod_revision ?? '0',
+        revision: c.header.revision,
+      };
+    } catch (e) {
+      throw this.wrapError(e, `count ${kind} (${prefix})`);
+    }
+  }
+
   // ---------------------------------------------------------------- invalid values
 
   /** Reports an invalid value once per key and revision. */
@@ -588,6 +739,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return d.ok ? { ok: true, id: p.machineId, record: d.record } : d;
   };
 
+  private readonly decodeReasonsKv = (kv: IKeyValue): KvDecoded<PlacementReasonsRecord> => {
+    const p = this.keys.parse(kv.key.toString());
+    if (p.kind !== 'reasons') {
+      return { ok: false, reason: `not a reasons key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
+    }
+    const d = decodeReasons(p.unit, kv.value.toString());
+    return d.ok ? { ok: true, id: p.unit, record: d.record } : d;
+  };
+
   private readonly decodeStateKv = (kv: IKeyValue): KvDecoded<UnitStateRecord> => {
     const p = this.keys.parse(kv.key.toString());
     if (p.kind !== 'state') {
@@ -604,14 +764,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       this.reportInvalid(key, kv.mod_revision, d.reason);
       return undefined;
     }
-    return {
-      id: d.id,
-      key,
-      record: d.record,
-      createRevision: kv.create_revision,
-      modRevision: kv.mod_revision,
-      lease: kv.lease,
-    };
+    return storedFrom(kv, d);
   }
 
   // ---------------------------------------------------------------- plumbing

@@ -42,6 +42,18 @@ export interface Listing<T> {
 
 export type KvDecoded<T> = { ok: true; id: string; record: T } | { ok: false; reason: string };
 
+/** A decoded record with its key's revisions and lease. */
+export function storedFrom<T>(kv: IKeyValue, d: { id: string; record: T }): Stored<T> {
+  return {
+    id: d.id,
+    key: kv.key.toString(),
+    record: d.record,
+    createRevision: kv.create_revision,
+    modRevision: kv.mod_revision,
+    lease: kv.lease,
+  };
+}
+
 export interface PutEvent<T> {
   type: 'put';
   item: Stored<T>;
@@ -265,14 +277,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       return;
     }
     this.src.forgetInvalid(key);
-    const item: Stored<T> = {
-      id: d.id,
-      key,
-      record: d.record,
-      createRevision: kv.create_revision,
-      modRevision: kv.mod_revision,
-      lease: kv.lease,
-    };
+    const item = storedFrom(kv, d);
     const prev = this.cache.get(key);
     if (prev?.modRevision === item.modRevision) return; // already applied (a replayed fragment)
     this.cache.set(key, item);

@@ -276,16 +276,26 @@ describe('fleetctl verify (subprocess)', function () {
         seen.add(file);
         const text = readFileSync(file, 'utf8');
         // Static imports only: `import x from '...'`, `export ... from '...'`, `import '...'`.
-        for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?['"]([^'"]+)['"]/gm)) {
+        for (const m of text.matchAll(
+          /^\s*(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)['"]([^'"]+)['"]/gm,
+        )) {
           const spec = m[1] as string;
           if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
           else bare.add(spec);
         }
       };
       visit(resolve('dist/fleetctl/main.js'));
+      // The yargs tree, which main.js loads with import() when the fast path does not apply.
+      visit(resolve('dist/fleetctl/cli-tree.js'));
       expect(seen.size).to.be.greaterThan(5);
       expect([...bare].filter((s) => /etcd|grpc/.test(s))).to.deep.equal([]);
-      expect([...seen].filter((f) => /[/\\](lib|engine|agent)[/\\]/.test(f))).to.deep.equal([]);
+      // lib/errors (the typed error base class) is pure; the registry and the etcd client are not loaded.
+      expect(
+        [...seen].filter((f) => /[/\\](engine|agent)[/\\]|[/\\]lib[/\\](registry|etcd)/.test(f)),
+      ).to.deep.equal([]);
+      expect(
+        [...seen].filter((f) => /[/\\]lib[/\\]/.test(f)).map((f) => f.replace(/.*[/\\]lib[/\\]/, '')),
+      ).to.deep.equal(['errors.js']);
     });
   });
 });

@@ -49,6 +49,12 @@ describe('lib/config', () => {
       disableEngine: false,
       verbosity: 0,
       machineIdFile: '/etc/machine-id',
+      tokenLimit: 100,
+      apiUnixSocket: '/var/run/fleet.sock',
+      apiTcpAddress: undefined,
+      apiTlsCertFile: undefined,
+      apiTlsKeyFile: undefined,
+      apiTlsCaFile: undefined,
     };
     expect(r.config).to.deep.equal(want);
     expect(r.warnings).to.deep.equal([]);
@@ -77,6 +83,12 @@ describe('lib/config', () => {
           'disable_engine=true',
           'verbosity=2',
           'machine_id_file=/tmp/machine-id',
+          'token_limit=50',
+          'api_unix_socket=/run/fleet/api.sock',
+          'api_tcp_address=[::1]:49153',
+          'api_tls_certfile=/etc/fleet/api.pem',
+          'api_tls_keyfile=/etc/fleet/api-key.pem',
+          'api_tls_cafile=/etc/fleet/clients-ca.pem',
         ].join('\n'),
       ),
     });
@@ -98,6 +110,12 @@ describe('lib/config', () => {
       disableEngine: true,
       verbosity: 2,
       machineIdFile: '/tmp/machine-id',
+      tokenLimit: 50,
+      apiUnixSocket: '/run/fleet/api.sock',
+      apiTcpAddress: { host: '::1', port: 49153 },
+      apiTlsCertFile: '/etc/fleet/api.pem',
+      apiTlsKeyFile: '/etc/fleet/api-key.pem',
+      apiTlsCaFile: '/etc/fleet/clients-ca.pem',
     });
     expect(r.sources['metadata']).to.deep.equal({ kind: 'file', path: FILE, line: 11 });
   });
@@ -200,6 +218,12 @@ describe('lib/config', () => {
       ['disable_engine', 'yes', 'not a boolean'],
       ['verbosity', '-1', 'whole number'],
       ['machine_id_file', 'machine-id', 'not an absolute path'],
+      ['token_limit', '70000', 'not between 1 and 65535'],
+      ['api_unix_socket', 'fleet.sock', 'not an absolute path'],
+      ['api_tcp_address', 'localhost', 'not host:port'],
+      ['api_tls_certfile', 'a\0b', 'NUL'],
+      ['api_tls_keyfile', 'a\0b', 'NUL'],
+      ['api_tls_cafile', 'a\0b', 'NUL'],
     ];
     const sources: [string, (option: string, value: string) => ConfigInputs, string][] = [
       ['file', (o, v) => ({ file: file(`# comment\n${o}=${JSON.stringify(v)}`) }), `${FILE}:2`],
@@ -287,6 +311,57 @@ describe('lib/config', () => {
     }
   });
 
+  describe('API listener options', () => {
+    it('api_unix_socket can be emptied; api_tcp_address takes host:port forms', () => {
+      expect(ok({ env: { FLEET_API_UNIX_SOCKET: ' ' } }).config.apiUnixSocket).to.equal(undefined);
+      expect(ok({ flags: { apiTcpAddress: ':49153' } }).config.apiTcpAddress).to.deep.equal({
+        host: '',
+        port: 49153,
+      });
+      expect(ok({ flags: { 'api-tcp-address': '10.0.0.1:80' } }).config.apiTcpAddress).to.deep.equal({
+        host: '10.0.0.1',
+        port: 80,
+      });
+    });
+
+    it('refuses bad listener values, naming the option', () => {
+      const p = problems({
+        file: file('api_unix_socket=fleet.sock\napi_tcp_address=localhost\ntoken_limit=0'),
+      });
+      expect(p).to.have.length(3);
+      expect(p[0]).to.contain(
+        `${FILE}:1: api_unix_socket="fleet.sock" is not allowed: it is not an absolute path`,
+      );
+      expect(p[1]).to.contain(`${FILE}:2: api_tcp_address="localhost" is not allowed: it is not host:port`);
+      expect(p[2]).to.contain(`${FILE}:3: token_limit="0" is not allowed: it is not between 1 and 65535`);
+      expect(problems({ flags: { apiTcpAddress: '1.2.3.4:70000' } })[0]).to.contain(
+        'port is not between 1 and 65535',
+      );
+      expect(problems({ flags: { apiTcpAddress: '[1.2.3.4]:1' } })[0]).to.contain('is not an IPv6 address');
+    });
+
+    it('TLS needs certificate and key together, a TCP listener, and a CA only with TLS', () => {
+      expect(problems({ flags: { api_tls_certfile: '/c.pem', apiTcpAddress: ':1' } })[0]).to.contain(
+        'api_tls_certfile is set but api_tls_keyfile is not',
+      );
+      expect(problems({ flags: { api_tls_certfile: '/c.pem', api_tls_keyfile: '/k.pem' } })[0]).to.contain(
+        'api_tcp_address is not',
+      );
+      expect(problems({ flags: { api_tls_cafile: '/ca.pem' } })[0]).to.contain(
+        'api_tls_cafile (client-certificate checking) needs TLS',
+      );
+      const good = ok({
+        flags: {
+          api_tls_certfile: '/c.pem',
+          api_tls_keyfile: '/k.pem',
+          api_tls_cafile: '/ca.pem',
+          apiTcpAddress: ':1',
+        },
+      });
+      expect(good.config.apiTlsCaFile).to.equal('/ca.pem');
+    });
+  });
+
   describe('warnings (the configuration still loads)', () => {
     it('unknown option in the file, with file:line and a suggestion', () => {
       const r = ok({ file: file('\netcd_server=http://a:1') });
@@ -297,9 +372,9 @@ describe('lib/config', () => {
     });
 
     it('fleet options fleet-ts does not use, options inside a [section], repeated options', () => {
-      const r = ok({ file: file('token_limit=50\nverbosity=1\nverbosity=2\n[extra]\nagent_ttl=5s') });
+      const r = ok({ file: file('disable_watches=true\nverbosity=1\nverbosity=2\n[extra]\nagent_ttl=5s') });
       expect(r.warnings).to.have.length(3);
-      expect(r.warnings[0]).to.contain(`${FILE}:1: fleet option "token_limit" is ignored`);
+      expect(r.warnings[0]).to.contain(`${FILE}:1: fleet option "disable_watches" is ignored`);
       expect(r.warnings[1]).to.contain(`${FILE}:3: "verbosity" is set again (first at line 2)`);
       expect(r.warnings[2]).to.contain(`${FILE}:5: "agent_ttl" is in section [extra] and is ignored`);
       expect(r.config.verbosity).to.equal(2);

@@ -1,0 +1,322 @@
+/**
+ * Scheduling throughput: 1,000 simulated machines (registry-level machine records on leases, no
+ * systemd) and 100,000 units submitted at once; an engine process (dist/engine/main.js) places
+ * them. Measured in the same run against the same etcd (started here via lab/etcd-server and
+ * stopped by PID at the end):
+ *
+ *   - placements/s: from the start of the submission until every unit is assigned;
+ *   - the raw etcd batched-write rate: 128-op put transactions of the same sizes, as many in
+ *     flight as the engine's applier keeps (8);
+ *   - the planner alone, in memory, and its cost per decision as the machine count grows;
+ *   - the engine process's RSS (peak and at the end).
+ *
+ *   npm run build && node dist/bench/schedule.js [--runs=3] [--machines=1000] [--units=100000] [--in-flight=16]
+ *
+ * Prints one table of medians. Not part of `npm test`.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { Etcd3 } from 'etcd3';
+import { ClusterModel } from '../engine/model.js';
+import { plan } from '../engine/planner.js';
+import { ParseCache, UnitReader } from '../engine/unit-info.js';
+import { EtcdServer } from '../lab/etcd-server.js';
+import { createEtcdClient } from '../lib/etcd-client.js';
+import { Registry, type UnitInput } from '../lib/registry/index.js';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k ?? '', v ?? ''];
+  }),
+);
+const RUNS = Number(args.get('runs') || 3);
+const MACHINES = Number(args.get('machines') || 1000);
+const UNITS = Number(args.get('units') || 100000);
+/** --only=cold: only the cold-start engine runs (for profiling). */
+const ONLY_COLD = args.get('only') === 'cold';
+const IN_FLIGHT = Number(args.get('in-flight') || 16);
+
+function body(i: number): string {
+  return `[Unit]\nDescription=bench unit ${i}\n\n[Service]\nExecStart=/bin/sleep ${1000 + i}\n`;
+}
+
+function machineId(i: number): string {
+  return `bench-${String(i).padStart(5, '0')}`;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+async function pool(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+function rssKb(pid: number): { now: number; peak: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
+  return { now: get('VmRSS'), peak: get('VmHWM') };
+}
+
+/** One engine run: machines, engine process, submit everything at once, wait for all assigned. */
+interface EngineResult {
+  perSec: number;
+  ms: number;
+  rss: { now: number; peak: number };
+}
+
+async function engineRun(
+  endpoint: string,
+  client: Etcd3,
+  prefix: string,
+  cold: boolean,
+): Promise<EngineResult> {
+  const reg = new Registry(client, { prefix });
+  await reg.checkSchema();
+  // Machines: records on leases (no keep-alive needed: the TTL outlives the run).
+  await pool(MACHINES, 32, async (i) => {
+    const lease = client.lease(3600, { autoKeepAlive: false });
+    const id = await lease.grant();
+    await reg.putMachine(
+      {
+        id: machineId(i),
+        publicIp: '10.0.0.1',
+        metadata: { rack: String(i % 10) },
+        version: 'bench',
+        draining: false,
+      },
+      id,
+    );
+  });
+  const units: UnitInput[] = Array.from({ length: UNITS }, (_, i) => ({
+    name: `u${i}.service`,
+    body: body(i),
+    desiredState: 'launched',
+  }));
+  // "At once": the whole set in concurrent batched submissions.
+  const per = Math.ceil(UNITS / IN_FLIGHT);
+  const submitAll = () =>
+    Promise.all(
+      Array.from({ length: IN_FLIGHT }, (_, k) => reg.submitUnits(units.slice(k * per, (k + 1) * per))),
+    );
+  // Count assignments as they appear (keys only: the bench must not compete for CPU).
+  let assigned = 0;
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((r) => (done = r));
+  const watcher = await client.watch().prefix(reg.keys.schedulePrefix()).create();
+  watcher.on('put', (kv) => {
+    if (kv.version === '1' && ++assigned >= UNITS) done();
+  });
+  if (cold) await submitAll();
+  const tStart = performance.now();
+  const main = fileURLToPath(new URL('../engine/main.js', import.meta.url));
+  // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine process (e.g. --cpu-prof).
+  const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(
+    process.execPath,
+    [...nodeArgs, main, '--candidate', 'bench-engine', '--concurrency', String(IN_FLIGHT)],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        FLEET_ETCD_SERVERS: endpoint,
+        FLEET_ETCD_KEY_PREFIX: prefix,
+        FLEET_ENGINE_LEASE_TTL: '10',
+        FLEET_ENGINE_RECONCILE_INTERVAL: '600',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((r) => proc.once('exit', r));
+  try {
+    const t = Date.now();
+    while (!cold && !out.includes('"elected"')) {
+      if (Date.now() - t > 30000) throw new Error(`bench: the engine was not elected: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const t0 = cold ? tStart : performance.now();
+    if (!cold) await submitAll();
+    const submitted = performance.now() - t0;
+    const timeout = setTimeout(() => done(), 600000);
+    await all;
+    clearTimeout(timeout);
+    const ms = performance.now() - t0;
+    if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
+    const rss = rssKb(proc.pid!);
+    if (!cold)
+      process.stderr.write(
+        `  submit took ${Math.round(submitted)} ms; all assigned after ${Math.round(ms)} ms\n`,
+      );
+    return { perSec: UNITS / (ms / 1000), ms, rss };
+  } finally {
+    await watcher.cancel().catch(() => undefined);
+    proc.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/**
+ * Raw etcd: put transactions of assignment-sized values, IN_FLIGHT at a time: 128 plain puts, or
+ * (fenced) the engine's shape: a fence compare plus, per put, a compare on the unit's key.
+ */
+async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<number> {
+  const value = JSON.stringify({
+    unit: 'u00000.service',
+    machineId: machineId(0),
+    body: body(0),
+    hash: 'x'.repeat(64),
+    desiredState: 'launched',
+  });
+  const per = fenced ? 127 : 128;
+  const txns = Math.ceil(UNITS / per);
+  await client.put(`${prefix}raw-fence`).value('x');
+  const rev = (await client.kv.range({ key: Buffer.from(`${prefix}raw-fence`) })).kvs[0]!.create_revision;
+  const cmp = {
+    key: Buffer.from(`${prefix}raw-fence`),
+    target: 'Create' as const,
+    result: 'Equal' as const,
+    create_revision: rev,
+  };
+  const t0 = performance.now();
+  await pool(txns, IN_FLIGHT, async (t) => {
+    const success = Array.from({ length: per }, (_, j) => ({
+      request_put: {
+        key: Buffer.from(`${prefix}raw/${machineId((t * per + j) % MACHINES)}/u${t * per + j}.service`),
+        value: Buffer.from(value),
+      },
+    }));
+    const compare = fenced ? Array.from({ length: per + 1 }, () => cmp) : [];
+    await client.kv.txn({ compare, success, failure: [] });
+  });
+  return (txns * per) / ((performance.now() - t0) / 1000);
+}
+
+/** The planner alone: a model of `machines` machines and UNITS units, one pass, decisions/s. */
+function plannerRun(machines: number): { perSec: number; usPerDecision: number } {
+  const m = new ClusterModel();
+  const cache = new ParseCache();
+  const reader = new UnitReader(cache);
+  for (let i = 0; i < machines; i++) {
+    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
+  }
+  for (let i = 0; i < UNITS; i++) {
+    const b = body(i);
+    const v = cache.check(b);
+    if (!v.ok) throw new Error(v.reason);
+    m.putUnit(
+      reader.read({
+        name: `u${i}.service`,
+        body: b,
+        hash: v.hash,
+        desiredState: 'launched',
+        createRevision: '1',
+      }),
+    );
+  }
+  const t0 = performance.now();
+  const p = plan(m, 0);
+  const ms = performance.now() - t0;
+  if (p.decisions.length !== UNITS) throw new Error(`bench: the planner placed ${p.decisions.length}`);
+  return { perSec: UNITS / (ms / 1000), usPerDecision: (ms * 1000) / UNITS };
+}
+
+/** Compacts and defragments between runs, so runs start from the same etcd state. */
+async function compact(client: Etcd3): Promise<void> {
+  const rev = (await client.kv.range({ key: Buffer.from('/'), limit: 1 })).header.revision;
+  await client.kv.compact({ revision: rev, physical: true });
+  await client.maintenance.defragment({});
+}
+
+async function main(): Promise<void> {
+  const server = await EtcdServer.start();
+  const client = createEtcdClient({ etcdServers: [server.endpoint], etcdRequestTimeoutMs: 60000 });
+  const engine: EngineResult[] = [];
+  const cold: EngineResult[] = [];
+  const raw: number[] = [];
+  const fenced: number[] = [];
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      const prefix = `/bench-${r}/`;
+      if (ONLY_COLD) {
+        cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
+        process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s\n`);
+        continue;
+      }
+      raw.push(await rawRun(client, prefix, false));
+      await client.delete().prefix(prefix).exec();
+      fenced.push(await rawRun(client, prefix, true));
+      await client.delete().prefix(prefix).exec();
+      engine.push(await engineRun(server.endpoint, client, `${prefix}live/`, false));
+      await client.delete().prefix(prefix).exec();
+      cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
+      await client.delete().prefix(prefix).exec();
+      await compact(client);
+      process.stderr.write(
+        `run ${r + 1}/${RUNS}: engine ${fmt(engine[r]!.perSec)} (cold ${fmt(cold[r]!.perSec)}) placements/s, raw ${fmt(raw[r]!)} / fenced ${fmt(fenced[r]!)} keys/s\n`,
+      );
+    }
+  } finally {
+    client.close();
+    await server.remove();
+  }
+  if (ONLY_COLD) return;
+  const planner = [0, 1, 2].map(() => plannerRun(MACHINES));
+  const scale = [100, 1000, 10000].map((n) => ({ n, r: plannerRun(n) }));
+
+  const e = median(engine.map((x) => x.perSec));
+  const c = median(cold.map((x) => x.perSec));
+  const rw = median(raw);
+  const rf = median(fenced);
+  const cmd = `node dist/bench/schedule.js --runs=${RUNS} --machines=${MACHINES} --units=${UNITS} --in-flight=${IN_FLIGHT}`;
+  console.log(`\n$ ${cmd}`);
+  console.log(
+    `(medians of ${RUNS} runs; one etcd started by the bench on this machine; ${MACHINES} machines, ${fmt(UNITS)} units)\n`,
+  );
+  console.log('| measure | how | result |');
+  console.log('|---|---|--:|');
+  console.log(
+    `| engine placements/s | ${fmt(UNITS)} units submitted at once (${IN_FLIGHT} concurrent batched submits) to one engine process; clock from submit start to the last unit assigned (schedule watch) | ${fmt(e)} /s (${(median(engine.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,
+  );
+  console.log(
+    `| engine placements/s, cold start | ${fmt(UNITS)} units already submitted; clock from spawning the engine process (it lists everything, is elected, plans, writes) to the last unit assigned | ${fmt(c)} /s (${(median(cold.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,
+  );
+  console.log(
+    `| raw etcd batched writes | 128 puts per txn, ${IN_FLIGHT} in flight, assignment-sized values, etcd3 client | ${fmt(rw)} keys/s |`,
+  );
+  console.log(
+    `| raw etcd, the engine's txn shape | 127 puts + 128 compares (fence + one per put) per txn, ${IN_FLIGHT} in flight | ${fmt(rf)} keys/s |`,
+  );
+  console.log(
+    `| engine / raw etcd (submitted at once; cold start) | | ${(e / rw).toFixed(2)}; ${(c / rw).toFixed(2)} |`,
+  );
+  console.log(
+    `| planner alone (in memory) | one pass placing ${fmt(UNITS)} units on ${MACHINES} machines | ${fmt(median(planner.map((p) => p.perSec)))} decisions/s |`,
+  );
+  for (const { n, r } of scale) {
+    console.log(
+      `| planner per decision | ${fmt(UNITS)} units, ${fmt(n)} machines | ${r.usPerDecision.toFixed(2)} µs |`,
+    );
+  }
+  console.log(
+    `| engine RSS | engine process after placing everything (submitted at once): peak (VmHWM) / now (VmRSS) | ${fmt(median(engine.map((x) => x.rss.peak)) / 1024)} / ${fmt(median(engine.map((x) => x.rss.now)) / 1024)} MiB |`,
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

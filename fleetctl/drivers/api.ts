@@ -1,0 +1,466 @@
+/**
+ * `--driver=api` (the default): fleetctl as a client of fleet's HTTP API v1, the wire format of
+ * coreos/fleet's api/ package, served by fleetd:
+ *
+ *   GET    /fleet/v1/units[?nextPageToken=T]        {"units":[Unit...],"nextPageToken":"T2"}
+ *   GET    /fleet/v1/units/NAME                     Unit, or 404
+ *   PUT    /fleet/v1/units/NAME   Unit              201 created / 204 updated
+ *   DELETE /fleet/v1/units/NAME                     204, or 404
+ *   GET    /fleet/v1/state[?unitName=N]             {"states":[UnitState...],"nextPageToken":...}
+ *   GET    /fleet/v1/machines                       {"machines":[Machine...],"nextPageToken":...}
+ *   errors                                         {"error":{"code":404,"message":"..."}}
+ *
+ *   Unit      {name, options:[{section,name,value}], desiredState, currentState, machineID}
+ *   UnitState {name, hash, machineID, systemdLoadState, systemdActiveState, systemdSubState}
+ *   Machine   {id, primaryIP, metadata}
+ *
+ * Endpoints: unix:///path/to.sock (default unix:///var/run/fleet.sock) or http(s)://host:port.
+ * Only node:http(s) is loaded: never the etcd client.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { RequestOptions } from 'node:https';
+import {
+  DESIRED_STATES,
+  DriverError,
+  type DesiredState,
+  type Driver,
+  type DriverOptions,
+  type MachineInfo,
+  type UnitInfo,
+  type UnitOptionRecord,
+  type UnitStateInfo,
+  type WhyInfo,
+} from '../driver.js';
+// units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
+// list-units and list-machines do not pay for it.
+type UnitText = typeof import('../unit-text.js');
+let unitText: UnitText | undefined;
+const loadUnitText = async (): Promise<UnitText> => (unitText ??= await import('../unit-text.js'));
+
+export const API_BASE = '/fleet/v1/';
+/** Up to this many units, a blocking command polls each one instead of listing the cluster. */
+const SNAPSHOT_ONE_BY_ONE = 16;
+/** At most this many pages are followed (a loop guard against a server repeating its token). */
+const MAX_PAGES = 100000;
+
+export interface ApiTarget {
+  /** For messages: the endpoint as given. */
+  endpoint: string;
+  socketPath?: string;
+  protocol: 'http:' | 'https:';
+  host: string;
+  port: number;
+  /** Path prefix before /fleet/v1/ (from http://host:port/prefix). */
+  pathPrefix: string;
+}
+
+/** Parses --endpoint for the API driver. Pure. */
+export function parseApiEndpoint(endpoint: string): ApiTarget {
+  const first = endpoint.split(',')[0]!.trim();
+  const bad = (why: string) =>
+    new DriverError(
+      'USAGE',
+      `--endpoint ${JSON.stringify(first)} is not a fleet API address: ${why}; use unix:///var/run/fleet.sock or http://host:port (or --driver=etcd with etcd's URLs)`,
+    );
+  let url: URL;
+  try {
+    url = new URL(first);
+  } catch {
+    throw bad('it is not a URL');
+  }
+  if (url.protocol === 'unix:' || url.protocol === 'file:') {
+    // "unix://var/run/fleet.sock" puts "var" in the host: fleet refuses it too.
+    if (url.host !== '')
+      throw bad(`the socket path must be absolute: write ${url.protocol}///${url.host}${url.pathname}`);
+    if (url.pathname === '' || url.pathname === '/') throw bad('no socket path');
+    return {
+      endpoint: first,
+      socketPath: decodeURIComponent(url.pathname),
+      protocol: 'http:',
+      host: 'domain-sock',
+      port: 80,
+      pathPrefix: '',
+    };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw bad(`scheme ${url.protocol} is not unix:, http: or https:`);
+  return {
+    endpoint: first,
+    protocol: url.protocol,
+    host: url.hostname,
+    port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
+    pathPrefix: url.pathname.replace(/\/+$/, ''),
+  };
+}
+
+interface WireUnit {
+  name?: unknown;
+  options?: unknown;
+  desiredState?: unknown;
+  currentState?: unknown;
+  machineID?: unknown;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function state(v: unknown, fallback: DesiredState): DesiredState {
+  return (DESIRED_STATES as readonly unknown[]).includes(v) ? (v as DesiredState) : fallback;
+}
+
+/** A wire Unit to a UnitInfo. Pure; throws DriverError SERVER on a malformed one. */
+export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitInfo {
+  if (!isObj(w) || typeof w.name !== 'string' || !Array.isArray(w.options)) {
+    throw new DriverError('SERVER', `${where} answered a unit without a name or options; is it fleet's API?`);
+  }
+  const options: UnitOptionRecord[] = w.options.filter(isObj).map((o) => ({
+    section: str(o.section),
+    name: str(o.name),
+    value: str(o.value),
+  }));
+  const body = text.bodyOfOptions(options);
+  const hash = text.hashOfBody(w.name, body);
+  const machineId = str(w.machineID);
+  return {
+    name: w.name,
+    body,
+    options,
+    hash,
+    desiredState: state(w.desiredState, 'inactive'),
+    currentState: state(w.currentState, 'inactive'),
+    machineId: machineId || undefined,
+    machineIds: machineId ? [machineId] : [],
+    global: text.isGlobalOptions(options),
+  };
+}
+
+export function unitStateFromWire(w: unknown): UnitStateInfo | undefined {
+  if (!isObj(w) || typeof w.name !== 'string') return undefined;
+  return {
+    name: w.name,
+    machineId: str(w.machineID),
+    hash: str(w.hash),
+    loadState: str(w.systemdLoadState),
+    activeState: str(w.systemdActiveState),
+    subState: str(w.systemdSubState),
+  };
+}
+
+export function machineFromWire(w: unknown): MachineInfo | undefined {
+  if (!isObj(w) || typeof w.id !== 'string') return undefined;
+  const metadata: Record<string, string> = {};
+  if (isObj(w.metadata)) for (const [k, v] of Object.entries(w.metadata)) metadata[k] = str(v);
+  // fleetd adds "draining": true to fleet's Machine when a machine is drained.
+  return { id: w.id, primaryIp: str(w.primaryIP), metadata, draining: w.draining === true };
+}
+
+/** The wire Unit fleetctl sends (PUT): fleet's schema.Unit. */
+export function unitToWire(
+  name: string,
+  desiredState: DesiredState,
+  options?: UnitOptionRecord[],
+): Record<string, unknown> {
+  const u: Record<string, unknown> = { name, desiredState };
+  if (options !== undefined) u.options = options;
+  return u;
+}
+
+interface Response {
+  status: number;
+  body: unknown;
+}
+
+export class ApiDriver implements Driver {
+  readonly kind = 'api' as const;
+  readonly endpoint: string;
+  private readonly agent: http.Agent;
+
+  private constructor(
+    private readonly target: ApiTarget,
+    private readonly timeoutMs: number,
+    private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+    private readonly httpsModule: typeof import('node:https') | undefined,
+  ) {
+    this.endpoint = target.endpoint;
+    this.agent = httpsModule
+      ? new httpsModule.Agent({ keepAlive: true, ...tls })
+      : new http.Agent({ keepAlive: true });
+  }
+
+  static async open(opts: DriverOptions): Promise<ApiDriver> {
+    const target = parseApiEndpoint(opts.endpoint);
+    const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    for (const [slot, flag, path] of [
+      ['ca', '--ca-file', opts.caFile],
+      ['cert', '--cert-file', opts.certFile],
+      ['key', '--key-file', opts.keyFile],
+    ] as const) {
+      if (!path) continue;
+      if (target.protocol !== 'https:') {
+        throw new DriverError(
+          'USAGE',
+          `${flag} is set but --endpoint ${target.endpoint} is not https://; use an https:// endpoint or drop the TLS flags`,
+        );
+      }
+      try {
+        tls[slot] = readFileSync(path);
+      } catch (e) {
+        throw new DriverError(
+          'CONFIG',
+          `cannot read ${flag} ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix the path`,
+        );
+      }
+    }
+    const httpsModule = target.protocol === 'https:' ? await import('node:https') : undefined;
+    return new ApiDriver(target, opts.requestTimeoutMs, tls, httpsModule);
+  }
+
+  private request(method: string, path: string, payload?: unknown): Promise<Response> {
+    const t = this.target;
+    const data = payload === undefined ? undefined : Buffer.from(JSON.stringify(payload));
+    const options: RequestOptions = {
+      method,
+      path: t.pathPrefix + API_BASE + path,
+      agent: this.agent,
+      headers: {
+        accept: 'application/json',
+        ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
+      },
+      ...(t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }),
+    };
+    const mod = this.httpsModule ?? http;
+    return new Promise<Response>((resolve, reject) => {
+      const req = mod.request(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(this.unreachable(e)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = undefined;
+          if (text.trim() !== '') {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              reject(
+                new DriverError(
+                  'SERVER',
+                  `${this.endpoint} answered ${method} ${options.path} with HTTP ${res.statusCode} and a body that is not JSON; is it fleet's API? (check --endpoint)`,
+                ),
+              );
+              return;
+            }
+          }
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.setTimeout(this.timeoutMs, () => {
+        req.destroy(Object.assign(new Error('timeout'), { code: 'FLEETCTL_TIMEOUT' }));
+      });
+      req.on('error', (e) => reject(this.unreachable(e)));
+      req.end(data);
+    });
+  }
+
+  private unreachable(e: Error): DriverError {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'FLEETCTL_TIMEOUT'
+        ? `no answer within ${this.timeoutMs / 1000} s (--request-timeout)`
+        : code === 'ENOENT'
+          ? 'no such socket'
+          : code === 'ECONNREFUSED'
+            ? 'connection refused'
+            : code === 'EACCES'
+              ? 'permission denied (run as a user allowed to use the socket)'
+              : code === 'ENOTFOUND'
+                ? 'unknown host'
+                : e.message;
+    return new DriverError(
+      'UNREACHABLE',
+      `cannot reach the fleet API at ${this.endpoint}: ${why}; check that fleetd runs there with its API enabled, or pass --endpoint (FLEETCTL_ENDPOINT), or use --driver=etcd --endpoint http://ETCD:2379`,
+      { cause: e, retryable: true },
+    );
+  }
+
+  private fail(res: Response, what: string): DriverError {
+    const err = isObj(res.body) && isObj(res.body.error) ? res.body.error : undefined;
+    const msg =
+      err && typeof err.message === 'string' && err.message !== '' ? err.message : `HTTP ${res.status}`;
+    const code =
+      res.status === 404
+        ? 'UNIT_NOT_FOUND'
+        : res.status === 409
+          ? 'UNIT_EXISTS'
+          : res.status >= 400 && res.status < 500
+            ? 'INVALID'
+            : 'SERVER';
+    return new DriverError(code, `the fleet API at ${this.endpoint} refused to ${what}: ${msg}`);
+  }
+
+  /** Follows nextPageToken until the last page. */
+  private async pages(path: string, key: string, what: string): Promise<unknown[]> {
+    const items: unknown[] = [];
+    let token: string | undefined;
+    for (let i = 0; i < MAX_PAGES; i++) {
+      const sep = path.includes('?') ? '&' : '?';
+      const res = await this.request(
+        'GET',
+        token ? `${path}${sep}nextPageToken=${encodeURIComponent(token)}` : path,
+      );
+      if (res.status !== 200) throw this.fail(res, what);
+      if (!isObj(res.body) || (res.body[key] !== undefined && !Array.isArray(res.body[key]))) {
+        throw new DriverError(
+          'SERVER',
+          `${this.endpoint} answered ${what} without a "${key}" list; is it fleet's API? (check --endpoint)`,
+        );
+      }
+      items.push(...((res.body[key] as unknown[] | undefined) ?? []));
+      const next = res.body.nextPageToken;
+      if (typeof next !== 'string' || next === '') return items;
+      token = next;
+    }
+    throw new DriverError('SERVER', `${this.endpoint} kept paging ${what}; giving up`);
+  }
+
+  async listUnits(): Promise<UnitInfo[]> {
+    const [items, text] = await Promise.all([this.pages('units', 'units', 'list units'), loadUnitText()]);
+    return items.map((w) => unitFromWire(w as WireUnit, this.endpoint, text));
+  }
+
+  async getUnit(name: string): Promise<UnitInfo | undefined> {
+    const res = await this.request('GET', `units/${encodeURIComponent(name)}`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw this.fail(res, `read unit ${name}`);
+    return unitFromWire(res.body as WireUnit, this.endpoint, await loadUnitText());
+  }
+
+  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
+    if (names.length > SNAPSHOT_ONE_BY_ONE) {
+      const wanted = new Set(names);
+      const [units, states] = await Promise.all([this.listUnits(), this.listUnitStates()]);
+      return {
+        units: units.filter((u) => wanted.has(u.name)),
+        states: states.filter((s) => wanted.has(s.name)),
+      };
+    }
+    // A few units: GET /units/NAME and /state?unitName=NAME each, not the whole (paged) cluster.
+    const per = await Promise.all(names.map((n) => Promise.all([this.getUnit(n), this.listUnitStates(n)])));
+    return {
+      units: per.map(([u]) => u).filter((u): u is UnitInfo => u !== undefined),
+      states: per.flatMap(([, s]) => s),
+    };
+  }
+
+  async createUnit(name: string, body: string): Promise<void> {
+    // fleet's PUT creates, or only changes the desired state of an existing unit: make it create-only.
+    if (await this.getUnit(name)) {
+      throw new DriverError(
+        'UNIT_EXISTS',
+        `unit ${name} already exists; destroy it first, or use --replace to change its file`,
+      );
+    }
+    const res = await this.request(
+      'PUT',
+      `units/${encodeURIComponent(name)}`,
+      unitToWire(name, 'inactive', (await loadUnitText()).optionsOfBody(body)),
+    );
+    if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+      throw this.fail(res, `submit unit ${name}`);
+  }
+
+  async replaceUnit(name: string, body: string): Promise<void> {
+    const cur = await this.getUnit(name);
+    if (!cur) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist; submit it first`);
+    const res = await this.request(
+      'PUT',
+      `units/${encodeURIComponent(name)}`,
+      unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
+    );
+    if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+      throw this.fail(res, `replace unit ${name}`);
+    const after = await this.getUnit(name);
+    if (after && after.hash !== (await loadUnitText()).hashOfBody(name, body)) {
+      throw new DriverError(
+        'SERVER',
+        `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (its API cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,
+      );
+    }
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    const res = await this.request('PUT', `units/${encodeURIComponent(name)}`, unitToWire(name, state));
+    if (res.status !== 204 && res.status !== 200 && res.status !== 201)
+      throw this.fail(res, `set unit ${name} to ${state}`);
+  }
+
+  async destroyUnit(name: string): Promise<void> {
+    const res = await this.request('DELETE', `units/${encodeURIComponent(name)}`);
+    if (res.status === 404) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist`);
+    if (res.status !== 204 && res.status !== 200) throw this.fail(res, `destroy unit ${name}`);
+  }
+
+  async listUnitStates(unit?: string): Promise<UnitStateInfo[]> {
+    const path = unit === undefined ? 'state' : `state?unitName=${encodeURIComponent(unit)}`;
+    const items = await this.pages(path, 'states', 'list unit states');
+    return items
+      .map(unitStateFromWire)
+      .filter((s): s is UnitStateInfo => s !== undefined && (unit === undefined || s.name === unit));
+  }
+
+  async listMachines(): Promise<MachineInfo[]> {
+    const items = await this.pages('machines', 'machines', 'list machines');
+    return items.map(machineFromWire).filter((m): m is MachineInfo => m !== undefined);
+  }
+
+  async why(name: string): Promise<WhyInfo> {
+    const res = await this.request('GET', `units/${encodeURIComponent(name)}/why`);
+    if (res.status === 404) {
+      throw new DriverError(
+        'UNIT_NOT_FOUND',
+        `unit ${name} is not in the cluster (or this API has no /why); check the name with fleetctl list-unit-files`,
+      );
+    }
+    if (res.status !== 200) throw this.fail(res, `explain unit ${name}`);
+    const b = res.body;
+    if (!isObj(b) || !Array.isArray(b.reasons)) {
+      throw new DriverError(
+        'SERVER',
+        `${this.endpoint} answered /units/${name}/why without reasons; is it fleetd's API?`,
+      );
+    }
+    const machineIds = Array.isArray(b.machineIDs)
+      ? b.machineIDs.filter((m): m is string => typeof m === 'string')
+      : [];
+    return {
+      name,
+      desiredState: state(b.desiredState, 'inactive'),
+      placed: b.placed === true,
+      machineIds,
+      reasons: b.reasons.filter((r): r is string => typeof r === 'string'),
+      ...(typeof b.since === 'string' ? { since: b.since } : {}),
+    };
+  }
+
+  async setDraining(machineId: string, draining: boolean): Promise<void> {
+    const res = await this.request('PUT', `machines/${encodeURIComponent(machineId)}/draining`, { draining });
+    if (res.status === 404) {
+      throw new DriverError(
+        'MACHINE_NOT_FOUND',
+        `machine ${machineId} is not in the cluster; see fleetctl list-machines --full`,
+      );
+    }
+    if (res.status !== 204 && res.status !== 200)
+      throw this.fail(res, `${draining ? 'drain' : 'undrain'} machine ${machineId}`);
+  }
+
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
+  }
+}
