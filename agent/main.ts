@@ -6,32 +6,22 @@
  * FLEET_AGENT_BUS_ADDRESS points it at another D-Bus than the system bus. SIGTERM or SIGINT:
  * leave (stop this machine's units, revoke the lease) and exit 0. Exits 1 when it cannot start.
  */
-import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../lib/config.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
 import { errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
+import { readMachineId } from '../lib/machine-id.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
 import { Agent } from './agent.js';
 import { AgentError } from './errors.js';
 
-/** The machine ID from machine_id_file (first line, trimmed). */
-export async function readMachineId(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
+/** The machine ID from machine_id_file (lib/machine-id), or a typed error saying what to do. */
+export function machineIdFrom(path: string): string {
+  const id = readMachineId(path);
+  if (id === undefined || !/^[A-Za-z0-9._:-]+$/.test(id)) {
     throw new AgentError(
       'MACHINE_ID',
-      `cannot read the machine ID from ${path}: ${errorMessage(e)}; set machine_id_file or run systemd-machine-id-setup`,
-      { cause: e },
-    );
-  }
-  const id = text.split('\n')[0]?.trim() ?? '';
-  if (!/^[A-Za-z0-9._:-]+$/.test(id)) {
-    throw new AgentError(
-      'MACHINE_ID',
-      `${path} holds no usable machine ID ("${id}"); fix the file or set machine_id_file`,
+      `${path} holds no usable machine ID${id === undefined ? ' (missing or empty)' : ` ("${id}")`}; run systemd-machine-id-setup or set machine_id_file`,
     );
   }
   return id;
@@ -60,7 +50,7 @@ async function main(): Promise<number> {
   for (const w of warnings) log.warn(w);
   process.on('unhandledRejection', (e) => log.error(`unexpected failure (kept running): ${errorMessage(e)}`));
 
-  const machineId = await readMachineId(config.machineIdFile);
+  const machineId = machineIdFrom(config.machineIdFile);
   const client = createEtcdClient(config);
   const registry = new Registry(client, registryOptionsFrom(config));
   registry.on('invalid', (r) => log.warn(r.message));
