@@ -46,6 +46,7 @@ export class Presence extends EventEmitter<PresenceEvents> {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private registrations = 0;
+  private abandon: (() => void) | undefined;
   timing: LeaseTiming;
   private readonly now: () => number;
 
@@ -72,7 +73,11 @@ export class Presence extends EventEmitter<PresenceEvents> {
 
   /** Registers (retrying until it succeeds or stop()), then keeps the lease alive in the background. */
   async start(): Promise<string> {
-    const first = new Promise<string>((resolve) => this.once('registered', (r) => resolve(r.leaseId)));
+    const first = new Promise<string>((resolve, reject) => {
+      this.once('registered', (r) => resolve(r.leaseId));
+      this.abandon = () =>
+        reject(new AgentError('LEASE', `machine ${this.opts.record.id}: stopped before it could register`));
+    });
     this.loop = this.run();
     return first;
   }
@@ -81,6 +86,7 @@ export class Presence extends EventEmitter<PresenceEvents> {
   async stop(opts: { revoke?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    if (this.lease === undefined) this.abandon?.();
     this.wake?.();
     await this.loop;
     const lease = this.lease;

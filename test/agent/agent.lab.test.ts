@@ -164,6 +164,27 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     expect(await show('m1', 'broken.service', 'ActiveState')).to.equal('failed');
   });
 
+  it('follows systemd signals: a unit killed outside the agent is reported within a few hundred ms (no polling)', async () => {
+    await engine.assign(m1, [{ name: 'victim.service', body: svc('victim') }]);
+    await until(() => running(m1, 'victim.service'), 'victim running');
+    const pid = await show('m1', 'victim.service', 'MainPID');
+    const t0 = Date.now();
+    await lab.exec('m1', ['kill', '-9', pid]);
+    const st = await until(
+      async () => {
+        const s = await stateOf(reg, m1, 'victim.service');
+        return s && s.activeState !== 'active' ? s : undefined;
+      },
+      'victim reported not active',
+      5000,
+      10,
+    );
+    const ms = Date.now() - t0;
+    expect(st.activeState).to.equal('failed');
+    // The agent's resync is 60 s: only systemd's signals can explain this.
+    expect(ms).to.be.lessThan(1000);
+  });
+
   it('socket activation: a connection to the socket on the machine starts the service and gets its answer', async () => {
     const ip = lab.state.machines[0]!.ip;
     const node = process.execPath;
