@@ -352,3 +352,63 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     expect(await show('m2', 'fleetd.service', 'Result')).to.equal('success');
   });
 });
+
+describe('agent on fleet-lab with a 3-member etcd: a leader change stops nothing', function () {
+  this.timeout(120000);
+  let lab: Lab;
+  let client: Etcd3;
+  let reg: Registry;
+  let engine: TestEngine;
+
+  before(async function () {
+    this.timeout(90000);
+    lab = await Lab.up({
+      name: `ag${process.pid}e`,
+      machines: 1,
+      etcdMembers: 3,
+      agentTtl: 3,
+      fleetdEntry: join(REPO_ROOT, 'dist/agent/main.js'),
+    });
+    client = createEtcdClient({ etcdServers: lab.endpoints, etcdRequestTimeoutMs: 5000 });
+    reg = new Registry(client);
+    await reg.checkSchema();
+    engine = await TestEngine.start(reg);
+  });
+
+  after(async function () {
+    this.timeout(60000);
+    await engine?.stop();
+    client?.close();
+    await lab?.down();
+  });
+
+  it('kill -9 of the etcd leader (restarted at once): units keep running, the machine stays registered', async () => {
+    const m1 = lab.state.machines[0]!.machineId;
+    await until(() => machineKeyExists(client, reg, m1), 'm1 registered');
+    await engine.assign(m1, [{ name: 'calm.service', body: svc('calm') }]);
+    await until(async () => (await stateOf(reg, m1, 'calm.service'))?.subState === 'running', 'calm running');
+    const pid = (await lab.exec('m1', ['systemctl', 'show', '--property=MainPID', '--value', 'calm.service']))
+      .stdout;
+    const since = (await lab.exec('m1', ['date', '+%s.%N'])).stdout.trim();
+    const restarted = await lab.etcdRestart('leader', { kill9: true });
+    expect(restarted).to.have.length(1);
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(
+      (await lab.exec('m1', ['systemctl', 'show', '--property=MainPID', '--value', 'calm.service'])).stdout,
+    ).to.equal(pid);
+    const log = (
+      await lab.exec('m1', [
+        'journalctl',
+        '-u',
+        'fleetd.service',
+        '--since',
+        `@${since}`,
+        '-o',
+        'cat',
+        '--no-pager',
+      ])
+    ).stdout;
+    expect(log).to.not.contain('fenced');
+    expect(await machineKeyExists(client, reg, m1)).to.equal(true);
+  });
+});
