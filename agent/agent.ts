@@ -268,9 +268,13 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Stops every unit of ours now (fencing). */
   private async fence(deadline: number): Promise<void> {
-    // Wait for a running reconcile (it may be starting units), then stop everything of ours.
-    await this.running?.catch(() => undefined);
+    // Stop everything of ours at once (a running reconcile may be stuck on a slow job), then again
+    // after that reconcile ends, in case it started something meanwhile.
     const stopped = await this.stopAll();
+    if (this.running) {
+      await this.running.catch(() => undefined);
+      stopped.push(...(await this.stopAll()).filter((u) => !stopped.includes(u)));
+    }
     this.emit('fenced', { deadline, stopped });
     this.log.warn('fenced: units stopped', { units: stopped, beforeDeadlineMs: deadline - this.now() });
   }
