@@ -201,6 +201,11 @@ export class Agent extends EventEmitter<AgentEvents> {
    * engine re-places them at once. Without leave (a restart), units keep running and are adopted
    * by the next agent.
    */
+  /** Republishes this machine's metadata and public IP (fleetd's SIGHUP). */
+  async setIdentity(fields: { metadata: Record<string, string>; publicIp: string }): Promise<void> {
+    await this.presence?.setIdentity(fields);
+  }
+
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

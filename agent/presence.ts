@@ -104,6 +104,19 @@ export class Presence extends EventEmitter<PresenceEvents> {
     }
   }
 
+  /**
+   * New metadata / public IP (a reloaded configuration): kept for later registrations and written
+   * into the current record now, leaving what others set there (draining) as it is.
+   */
+  async setIdentity(fields: { metadata: Record<string, string>; publicIp: string }): Promise<void> {
+    this.opts.record = { ...this.opts.record, ...fields };
+    if (this.lease === undefined || this.fenced) return;
+    await this.opts.registry.updateMachine(this.opts.record.id, 'republish the machine metadata', (cur) => ({
+      ...cur,
+      ...fields,
+    }));
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {

@@ -9,7 +9,8 @@
  *   { name: 'agent', role: 'agent', create: (ctx) => new Agent({ registry: ctx.registry, ... }) }
  *   { name: 'engine', role: 'engine', create: (ctx) => new EngineCandidate({ ... }) }
  *
- * A factory of role "engine" is skipped when disable_engine is set.
+ * A factory of role "engine" is skipped when disable_engine is set, one of role "agent" when
+ * disable_agent is set.
  */
 import type { Etcd3 } from 'etcd3';
 import type { FleetConfig } from '../lib/config.js';

@@ -139,6 +139,10 @@ export class Fleetd {
           this.log.info('engine disabled (disable_engine)', { component: f.name });
           continue;
         }
+        if (f.role === 'agent' && cfg.disableAgent) {
+          this.log.info('agent disabled (disable_agent)', { component: f.name });
+          continue;
+        }
         const api = this.api;
         const component = f.create({
           config: cfg,

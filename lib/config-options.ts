@@ -41,6 +41,8 @@ export interface FleetConfig {
   engineLeaseTtlSeconds: number;
   unitsDirectory: string;
   disableEngine: boolean;
+  /** Ours: run no agent (an API/engine-only fleetd, e.g. on a control node without units). */
+  disableAgent: boolean;
   verbosity: number;
   machineIdFile: string;
   /** fleet's token_limit: units, states or machines per API page. */
@@ -184,6 +186,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: 'disable_engine',
     field: 'disableEngine',
+    default: 'false',
+    allowed: 'true or false (also 1, 0, t, f, TRUE, FALSE, True, False)',
+    parse: parseBool,
+  },
+  {
+    name: 'disable_agent',
+    field: 'disableAgent',
     default: 'false',
     allowed: 'true or false (also 1, 0, t, f, TRUE, FALSE, True, False)',
     parse: parseBool,

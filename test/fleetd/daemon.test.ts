@@ -115,6 +115,9 @@ describe('fleetd (the process)', function () {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(env))
       if (k.startsWith('FLEET_') || k.startsWith('LISTEN_') || k === 'NOTIFY_SOCKET') delete env[k];
+    // This host has no systemd of its own: fleetd runs as an API/engine-only node here (its agent
+    // is tested on fleet-lab machines, test/fleetd/lab.test.ts and test/agent/).
+    env.FLEET_DISABLE_AGENT = 'true';
     return env;
   };
 
@@ -325,6 +328,7 @@ describe('fleetd (the process)', function () {
           etcd.endpoint,
           '--etcd-key-prefix',
           etcd.prefix,
+          '--disable-agent=true',
         ],
         { env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
       ),

@@ -67,7 +67,16 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
           .split('\n')
           .map((l) => l.split('=', 2) as [string, string]),
       );
-    const s1 = await show();
+    // the API answers at once; READY (active) follows once the engine and the agent have started
+    const settled = async () => {
+      let s = await show();
+      for (let i = 0; i < 150 && s['ActiveState'] === 'activating'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        s = await show();
+      }
+      return s;
+    };
+    const s1 = await settled();
     expect(s1).to.deep.include({
       Type: 'notify',
       ActiveState: 'active',
@@ -92,7 +101,7 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
     expect(j).to.contain('received SIGTERM, stopping');
     expect((await sh('systemctl show -p Result --value fleetd.service')).stdout.trim()).to.equal('success');
     expect((await sh(curl)).stdout).to.equal('200');
-    expect((await show()).ActiveState).to.equal('active');
+    expect((await settled()).ActiveState).to.equal('active');
 
     await lab.down();
     lab = undefined;

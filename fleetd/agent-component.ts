@@ -1,0 +1,50 @@
+/**
+ * fleetd's agent: this machine's presence and the units assigned to it, applied through systemd.
+ * Stopping it is leaving (units stopped, lease revoked, so they are re-placed at once); a reload
+ * republishes the machine's metadata and public IP.
+ */
+import { Agent } from '../agent/agent.js';
+import { machineIdFrom } from '../agent/machine-id.js';
+import type { FleetConfig } from '../lib/config.js';
+import type { Component, ComponentContext, ComponentFactory } from './component.js';
+
+class AgentComponent implements Component {
+  private agent: Agent | undefined;
+
+  constructor(private readonly ctx: ComponentContext) {}
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { config, client, registry, log } = this.ctx;
+    const machineId = machineIdFrom(config.machineIdFile);
+    const agent = new Agent({
+      client,
+      registry,
+      machineId,
+      ttlSeconds: config.agentTtlSeconds,
+      unitsDirectory: config.unitsDirectory,
+      ...(config.publicIp ? { publicIp: config.publicIp } : {}),
+      metadata: config.metadata,
+      ...(process.env.FLEET_AGENT_BUS_ADDRESS ? { busAddress: process.env.FLEET_AGENT_BUS_ADDRESS } : {}),
+      log,
+      signal,
+    });
+    this.agent = agent;
+    await agent.start();
+    log.info('agent started', { machine: machineId, lease: agent.leaseId, ttl: config.agentTtlSeconds });
+  }
+
+  async stop(): Promise<void> {
+    await this.agent?.stop({ leave: true });
+    this.agent = undefined;
+  }
+
+  async reload(config: FleetConfig): Promise<void> {
+    await this.agent?.setIdentity({ metadata: config.metadata, publicIp: config.publicIp ?? '' });
+  }
+}
+
+export const agentComponent: ComponentFactory = {
+  name: 'agent',
+  role: 'agent',
+  create: (ctx) => new AgentComponent(ctx),
+};
