@@ -18,7 +18,11 @@
  * - "loaded": stopped only if this agent launched it (a socket-activated service, started by its
  *   socket, is left alone).
  * - Templates (foo@.service) are only loaded: systemd cannot start a template.
+ * - A socket is started only once the service it activates is loaded (assigned here, or known to
+ *   systemd): systemd refuses to listen for a service it does not have ("Socket service not loaded,
+ *   refusing"), and the engine may hand this machine the socket before its service.
  */
+import { parseUnitFile, socketTarget } from '../units/index.js';
 
 export type TaskType = 'unload' | 'load' | 'reload' | 'stop' | 'start';
 
@@ -32,6 +36,18 @@ export const Reasons = {
   RELAUNCH_AFTER_CHANGE: 'unit file changed: starting the new version',
   STOP_DESIRED_LOADED: 'desired state is loaded but this agent launched it',
 } as const;
+
+/** The service a socket unit activates, when its service must be loaded first (pure). */
+function serviceOfSocket(want: DesiredUnit): string | undefined {
+  if (!want.name.endsWith('.socket')) return undefined;
+  const parsed = parseUnitFile(want.body);
+  return parsed.ok ? socketTarget(want.name, parsed.unit).service : undefined;
+}
+
+/** Whether the unit a socket activates is (or is about to be) loaded on this machine. */
+function serviceAvailable(service: string, input: DiffInput): boolean {
+  return input.desired.has(service) || input.actual.get(service)?.systemd?.loadState === 'loaded';
+}
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
 export interface Task {
@@ -112,6 +128,8 @@ export function diff(input: DiffInput): Task[] {
     if (template) continue;
     const launched = !fresh && input.launched.has(name);
     if (want.desiredState === 'launched') {
+      const service = serviceOfSocket(want);
+      if (!launched && service !== undefined && !serviceAvailable(service, input)) continue;
       if (!launched) {
         const changed = ours && fresh;
         tasks.push({

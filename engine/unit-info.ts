@@ -4,16 +4,17 @@
  */
 import type { UnitBodyCheck } from '../lib/registry/index.js';
 import {
-  isTruthy,
   loadUnit,
   parseUnitFile,
-  parseUnitName,
   readXFleet,
+  socketTarget,
   unitHash,
   unitNameProblem,
   type FleetRequirements,
   type ParsedUnit,
 } from '../units/index.js';
+
+export { socketTarget };
 
 export type DesiredState = 'inactive' | 'loaded' | 'launched';
 
@@ -156,19 +157,4 @@ export class ParseCache {
 function bounded<K, V>(m: Map<K, V>, max: number): Map<K, V> {
   if (m.size >= max) m.clear();
   return m;
-}
-
-/** Which unit a socket activates, as systemd decides it (Service=, else Accept=, else same name). */
-export function socketTarget(socketName: string, unit: ParsedUnit): { service?: string; template?: string } {
-  let service: string | undefined;
-  let accept = false;
-  for (const o of unit.options) {
-    if (o.section !== 'Socket') continue;
-    if (o.name === 'Service') service = o.value.trim() || undefined;
-    if (o.name === 'Accept') accept = isTruthy(o.value.trim());
-  }
-  if (service !== undefined) return { service };
-  const info = parseUnitName(socketName);
-  if (accept) return { template: `${info.prefix}@.service` };
-  return { service: `${info.name}.service` };
 }

@@ -90,3 +90,4 @@ export { ProblemCode, problem, type UnitProblem } from './problems.js';
 
 // Everything at once.
 export { loadUnit, type LoadOptions, type LoadedUnit } from './load.js';
+export { socketTarget } from './socket.js';

@@ -120,6 +120,39 @@ describe('agent/diff: desired vs actual -> ordered tasks', () => {
     });
   }
 
+  describe('a socket waits for the service it activates', () => {
+    const sock = (name: string, extra = ''): DesiredUnit => ({
+      name,
+      body: `[Socket]\nListenStream=7777\n${extra}`,
+      hash: 'hs',
+      desiredState: 'launched',
+    });
+    it('is loaded but not started while its service is neither assigned here nor loaded in systemd', () => {
+      expect(show(diff(input([sock('hi.socket')], [])))).to.deep.equal(['load hi.socket', 'reload']);
+    });
+    it('is started once its service is assigned here (loaded before the start)', () => {
+      const d = input(
+        [sock('hi.socket'), want('hi.service', 'h1', 'loaded')],
+        [have('hi.socket', 'hs', 'inactive')],
+      );
+      expect(show(diff(d))).to.deep.equal(['load hi.service', 'reload', 'start hi.socket']);
+    });
+    it('is started when its Service= is a unit systemd already has', () => {
+      const d = input(
+        [sock('hi.socket', 'Service=sshd.service\n')],
+        [have('sshd.service', undefined, 'inactive')],
+      );
+      expect(show(diff(d))).to.deep.equal(['load hi.socket', 'reload', 'start hi.socket']);
+    });
+    it('an Accept=yes socket (a template activates it) is not held back', () => {
+      expect(show(diff(input([sock('echo.socket', 'Accept=yes\n')], [])))).to.deep.equal([
+        'load echo.socket',
+        'reload',
+        'start echo.socket',
+      ]);
+    });
+  });
+
   it('adopts what systemd runs (or ran and failed) with the assigned file, never an old file', () => {
     const i = input(
       [
