@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's main job: installs what is missing, builds, checks the example unit files offline,
-# and brings up a 3-machine fleet-lab cluster (real systemd as PID 1 in each machine, an etcd on
-# the lab's bridge) that stays up for you to use. Placing the example units on it arrives with
-# fleetd (engine + agent); until then the demo shows the cluster they will run on.
+# The README's main job: installs what is missing, builds, and brings up a 3-machine fleet-lab
+# cluster (real systemd as PID 1 in each machine, fleetd — API, engine candidate, agent — running
+# in each as a systemd service, an etcd on the lab's bridge). Then it starts the example units
+# with fleetctl and shows where they run: placement by metadata, a global unit, and a
+# socket-activated service answering a request. The cluster stays up for you to use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
@@ -18,27 +19,48 @@ if [ -f /run/fleet-lab/demo/state.json ]; then
   lab down
 fi
 
-echo "== fleet-lab up: 3 machines with metadata"
-lab up --machines 3 --agent-ttl 5 \
-  --metadata m1:role=web,region=eu --metadata m2:role=web,region=us --metadata m3:role=db,region=eu
+echo "== fleet-lab up: 3 machines, each running fleetd under its own systemd"
+export_line=$(lab up --machines 3 --agent-ttl 5 --fleetd \
+  --metadata m1:role=web,region=eu --metadata m2:role=web,region=us --metadata m3:role=db,region=eu |
+  tee /dev/stderr | grep '^export ')
+eval "$export_line"
+fleetctl() { node bin/fleetctl.js "$@"; }
 
-echo "== each machine's own systemd, asked from inside the machine"
-for m in m1 m2 m3; do
-  printf '%s: hostname=%s system=%s machine-id=%s\n' "$m" \
-    "$(lab exec "$m" -- hostname)" \
-    "$(lab exec "$m" -- systemctl is-system-running || true)" \
-    "$(lab exec "$m" -- cat /etc/machine-id)"
+printf '== waiting for the 3 machines to register'
+for _ in $(seq 100); do
+  [ "$(fleetctl list-machines --no-legend 2>/dev/null | wc -l)" = 3 ] && break
+  printf '.'
+  sleep 0.2
 done
+echo
+fleetctl list-machines
 
-echo "== fleet-lab status"
-lab status
+echo "== fleetctl start: hello.service (role=web), heartbeat.service (global), echo.socket + echo.service"
+fleetctl start examples/hello.service examples/heartbeat.service
+fleetctl start --no-block examples/echo.socket
+fleetctl load --no-block examples/echo.service
+for _ in $(seq 100); do
+  fleetctl list-units --no-legend | grep -q '^echo.socket.*listening' && break
+  sleep 0.2
+done
+fleetctl list-units
 
-cat <<'MSG'
+echo "== a request to echo.socket, made on its machine: systemd starts echo.service, which answers"
+where=$(fleetctl list-units --no-legend --fields unit,machine --full | awk '$1 == "echo.socket" { split($2, a, "/"); print a[2] }')
+machine=$(lab status | awk -v ip="$where" '$2 == ip { print $1 }')
+lab exec "$machine" -- node -e "
+  const s = require('net').connect(7777, '127.0.0.1', () => s.end('hello, echo'));
+  s.on('data', (d) => console.log('$machine answered: ' + d));"
 
-The cluster is up and stays up. Try:
-  node bin/fleet-lab.js --name demo exec m1 -- systemctl list-units --type=service
-  node bin/fleet-lab.js --name demo cut m2 ; node bin/fleet-lab.js --name demo heal m2
-  node bin/fleet-lab.js --name demo status
+cat <<MSG
+
+The cluster is up and stays up. In this shell:
+  $export_line
+  node bin/fleetctl.js list-units
+  node bin/fleetctl.js list-machines --full
+  node bin/fleetctl.js stop hello.service; node bin/fleetctl.js destroy hello.service
+  node bin/fleet-lab.js --name demo exec m1 -- systemctl status hello.service
+  node bin/fleet-lab.js --name demo poweroff m1     # its units move to m2 within the agent TTL
 Take it down (removes every process, mount, link and file it made):
   node bin/fleet-lab.js --name demo down
 MSG
