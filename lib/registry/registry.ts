@@ -887,16 +887,33 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
 /**
  * Remembers the last results of a body check: the same file is checked again and again (every
- * assignment of a global unit carries it; every re-list decodes it). Bounded; pure.
+ * assignment of a global unit carries it; every re-list decodes it). Bounded; pure. Two
+ * generations: when the young one is full it becomes the old one (the previous old one is
+ * dropped), and a hit in the old one moves back to the young one; so what is used stays, and each
+ * check costs O(1). (Evicting the oldest entry one at a time is quadratic in V8: a Map keeps
+ * deleted slots until it rehashes, and keys().next() walks over them.)
  */
 export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
-  const memo = new Map<string, ReturnType<UnitBodyCheck>>();
+  const half = Math.max(1, Math.ceil(max / 2));
+  let young = new Map<string, ReturnType<UnitBodyCheck>>();
+  let old = new Map<string, ReturnType<UnitBodyCheck>>();
+  const remember = (body: string, r: ReturnType<UnitBodyCheck>) => {
+    if (young.size >= half) {
+      old = young;
+      young = new Map();
+    }
+    young.set(body, r);
+  };
   return (body) => {
-    const hit = memo.get(body);
+    const hit = young.get(body);
     if (hit) return hit;
+    const aged = old.get(body);
+    if (aged) {
+      remember(body, aged);
+      return aged;
+    }
     const r = check(body);
-    if (memo.size >= max) memo.delete(memo.keys().next().value!);
-    memo.set(body, r);
+    remember(body, r);
     return r;
   };
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { AssignmentRecord, ScheduleChange } from '../../lib/registry/index.js';
+import { rangePrefix, type AssignmentRecord, type ScheduleChange } from '../../lib/registry/index.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { body, caught, registry, until } from './helpers.js';
 
@@ -91,6 +91,36 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     await stream.start();
     await stream.stop();
     expect(puts).to.equal(80);
+  });
+
+  it('lists 10,000 keys in pages that grow from the first (few round trips), in key order, at one revision', async () => {
+    const p = `${etcd.prefix}paged/`;
+    const keys = Array.from({ length: N }, (_, i) => `${p}k${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < N; i += 128) {
+      await etcd.client.kv.txn({
+        compare: [],
+        success: keys
+          .slice(i, i + 128)
+          .map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from('v') } })),
+        failure: [],
+      });
+    }
+    const kv = etcd.client.kv;
+    const range = kv.range.bind(kv);
+    let calls = 0;
+    kv.range = async (req) => {
+      calls++;
+      // A write between pages must not show: every page reads at the first page's revision.
+      if (calls === 2) await etcd.client.put(`${p}k00000x`).value('late');
+      return range(req);
+    };
+    try {
+      const r = await rangePrefix(etcd.client, p, { pageSize: 16 });
+      expect(r.kvs.map((k) => k.key.toString())).to.deep.equal(keys);
+      expect(calls).to.be.at.most(3);
+    } finally {
+      kv.range = range;
+    }
   });
 
   it('publishes 10,000 unit states on one lease in chunks', async () => {

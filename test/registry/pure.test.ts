@@ -11,6 +11,10 @@ import {
   duplicateKeys,
   encodeUnit,
   prefixEnd,
+  memoizeCheck,
+  nextPageSize,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
   putOp,
   type TxnItem,
   type UnitBodyCheck,
@@ -20,6 +24,43 @@ const check: UnitBodyCheck = (b) =>
   b.includes('[') ? { ok: true, hash: `h${b.length}` } : { ok: false, reason: 'no section' };
 
 describe('lib/registry pure parts', () => {
+  describe('memoizeCheck', () => {
+    it('answers like the check, calls it once per body while it is remembered, and stays bounded', () => {
+      const calls = new Map<string, number>();
+      const counted: UnitBodyCheck = (b) => {
+        calls.set(b, (calls.get(b) ?? 0) + 1);
+        return check(b);
+      };
+      const m = memoizeCheck(counted, 4);
+      for (let round = 0; round < 3; round++) {
+        expect(m('[a]')).to.deep.equal(check('[a]'));
+        expect(m('b')).to.deep.equal(check('b'));
+      }
+      expect(calls.get('[a]')).to.equal(1);
+      expect(calls.get('b')).to.equal(1);
+      // Many other bodies: '[a]' is still used (hits keep it), 'x0' is long forgotten.
+      for (let i = 0; i < 100; i++) {
+        m(`x${i}`);
+        m('[a]');
+      }
+      expect(calls.get('[a]')).to.equal(1);
+      m('x0');
+      expect(calls.get('x0')).to.equal(2);
+    });
+  });
+
+  describe('nextPageSize', () => {
+    it('grows pages of small values up to the cap, keeps pages of big values small, never shrinks', () => {
+      expect(nextPageSize(DEFAULT_PAGE_SIZE, 256, 256 * 100)).to.equal(MAX_PAGE_SIZE);
+      expect(nextPageSize(DEFAULT_PAGE_SIZE, 256, 256 * 190 * 1024)).to.equal(DEFAULT_PAGE_SIZE);
+      const mid = nextPageSize(16, 16, 16 * 10_000);
+      expect(mid).to.be.above(16).and.below(MAX_PAGE_SIZE);
+      // Even values four times the average fit in the client's 64 MiB receive limit.
+      expect(mid * 10_000 * 4).to.be.at.most(64 * 1024 * 1024);
+      expect(nextPageSize(100, 0, 0)).to.equal(100);
+    });
+  });
+
   describe('keys', () => {
     const k = new Keys('/fleet/');
 
