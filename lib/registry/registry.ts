@@ -298,9 +298,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Removes the unit and its assignments, in one transaction when they fit (else the unit and the
-   * first assignments, then the rest; none can be added meanwhile, as the engine's writes are
-   * guarded by the unit's create revision). Throws UnitNotFoundError if absent.
+   * Removes the unit and its assignments on the machines that have a record, in one transaction
+   * when they fit (else the unit and the first assignments, then the rest; none can be added
+   * meanwhile, as the engine's writes are guarded by the unit's create revision). Finding them
+   * costs O(machines), not O(schedule) (see assignmentKeysOf). Throws UnitNotFoundError if absent.
    */
   async destroyUnit(name: string): Promise<{ revision: string; assignmentsRemoved: number }> {
     this.refuseUnitName(name);
@@ -798,20 +799,41 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return rec;
   }
 
+  /**
+   * The unit's assignment keys on the machines that have a record: one keys-only read of the
+   * machine keys, then point reads of <machine>/<unit> packed maxTxnOps to a transaction, in
+   * parallel. O(machines), never O(schedule). Assignments on machines without a record (gone) are
+   * inert (their agents stopped their units before their leases ran out) and the engine removes
+   * them when it sees the unit gone.
+   */
   private async assignmentKeysOf(unit: string): Promise<string[]> {
-    const prefix = this.keys.schedulePrefix();
-    let res;
+    const prefix = this.keys.machinesPrefix();
+    const candidates: string[] = [];
     try {
-      res = await rangePrefix(this.client, prefix, { keysOnly: true });
+      const res = await rangePrefix(this.client, prefix, { keysOnly: true });
+      for (const kv of res.kvs) {
+        const p = this.keys.parse(kv.key.toString());
+        if (p.kind === 'machine') candidates.push(this.keys.assignment(p.machineId, unit));
+      }
     } catch (e) {
-      throw this.wrapError(e, `list the schedule (${prefix})`);
+      throw this.wrapError(e, `list the machines (${prefix})`);
     }
-    return res.kvs
-      .map((kv) => kv.key.toString())
-      .filter((k) => {
-        const p = this.keys.parse(k);
-        return p.kind === 'assignment' && p.unit === unit;
-      });
+    const chunks: string[][] = [];
+    for (let i = 0; i < candidates.length; i += this.maxTxnOps) {
+      chunks.push(candidates.slice(i, i + this.maxTxnOps));
+    }
+    const found = await Promise.all(
+      chunks.map(async (keys) => {
+        const res = await this.txn(
+          [],
+          keys.map((k) => ({ request_range: { key: Buffer.from(k), keys_only: true } })),
+          [],
+          `find the assignments of ${unit}`,
+        );
+        return res.responses.flatMap((r) => (r.response_range?.kvs ?? []).map((kv) => kv.key.toString()));
+      }),
+    );
+    return found.flat();
   }
 
   private async writeChunks(items: TxnItem[], what: string): Promise<BatchResult> {

@@ -171,10 +171,14 @@ describe('lib/registry against a real etcd', function () {
       expect(u.body).to.equal(body(9));
     });
 
-    it('destroys a unit and its assignments in one transaction', async () => {
+    it('destroys a unit and its assignments (on the machines with a record) in one transaction', async () => {
       const { reg } = registry(etcd.client, etcd.prefix);
       const u = await reg.submitUnit({ name: 'd.service', body: BODY, desiredState: 'launched' });
       const keep = await reg.submitUnit({ name: 'keep.service', body: BODY });
+      const lease = await etcd.client.lease(30, { autoKeepAlive: false }).grant();
+      for (const id of ['m1', 'm2', 'm3']) {
+        await reg.putMachine({ id, publicIp: '', metadata: {}, version: 't', draining: false }, lease);
+      }
       const fence = await electedFence(reg);
       const put = (m: string, unit: string): AssignmentRecord => ({
         unit,
@@ -196,6 +200,32 @@ describe('lib/registry against a real etcd', function () {
       // One revision step: unit and assignments went together.
       expect(BigInt(r.revision)).to.equal(BigInt(before.revision) + 1n);
       expect(await caught(reg.destroyUnit('d.service'))).to.be.instanceOf(UnitNotFoundError);
+    });
+
+    it('leaves an assignment on a machine without a record to the engine when destroying', async () => {
+      const { reg } = registry(etcd.client, etcd.prefix);
+      const u = await reg.submitUnit({ name: 'e.service', body: BODY, desiredState: 'launched' });
+      const lease = await etcd.client.lease(30, { autoKeepAlive: false }).grant();
+      await reg.putMachine({ id: 'm1', publicIp: '', metadata: {}, version: 't', draining: false }, lease);
+      const fence = await electedFence(reg);
+      const put = (m: string): AssignmentRecord => ({
+        unit: 'e.service',
+        machineId: m,
+        body: BODY,
+        hash: u.record.hash,
+        desiredState: 'launched',
+      });
+      await reg.applySchedule(
+        fence,
+        ['m1', 'gone'].map((m) => ({
+          type: 'put' as const,
+          record: put(m),
+          unitCreateRevision: u.createRevision,
+        })),
+      );
+      const r = await reg.destroyUnit('e.service');
+      expect(r.assignmentsRemoved).to.equal(1);
+      expect((await reg.listSchedule()).items.map((i) => i.id)).to.deep.equal(['gone/e.service']);
     });
 
     it('lists units sorted by key with their revisions', async () => {
