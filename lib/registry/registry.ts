@@ -43,6 +43,7 @@ import {
   encodeSchema,
   encodeUnit,
   encodeUnitState,
+  validateAssignment,
   type AssignmentRecord,
   type DesiredState,
   type MachineRecord,
@@ -69,6 +70,7 @@ import {
   duplicateKeys,
   modRevisionIs,
   putOp,
+  uniqueCompares,
   type TxnItem,
 } from './txn.js';
 import { defaultUnitBodyCheck } from './unit-check.js';
@@ -404,7 +406,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   async applySchedule(fence: Fence, changes: readonly ScheduleChange[]): Promise<BatchResult> {
     const items: TxnItem[] = [];
-    const guards: (string | undefined)[] = [];
     for (const c of changes) {
       if (c.type === 'put') {
         const r = c.record;
@@ -412,38 +413,36 @@ export class Registry extends EventEmitter<RegistryEvents> {
         this.refuseUnitName(r.unit);
         const key = this.keys.assignment(r.machineId, r.unit);
         const value = encodeAssignment(r);
-        const d = decodeAssignment(r.machineId, r.unit, value, this.check);
+        const d = validateAssignment(r, this.check, value);
         if (!d.ok)
           throw new InvalidInputError(
             `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
             key,
           );
         const unitKey = this.keys.unit(r.unit);
-        items.push({ compares: [createRevisionIs(unitKey, c.unitCreateRevision)], ops: [putOp(key, value)] });
-        guards.push(r.unit);
+        items.push({
+          compares: [createRevisionIs(unitKey, c.unitCreateRevision)],
+          ops: [putOp(key, value)],
+        });
       } else {
         this.refuseMachineId(c.machineId);
         this.refuseUnitName(c.unit);
         items.push({ compares: [], ops: [deleteOp(this.keys.assignment(c.machineId, c.unit))] });
-        guards.push(undefined);
       }
     }
     this.refuseDuplicateItems(items);
     const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
     let revision = '0';
-    let idx = 0;
     const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
     for (const chunk of chunks) {
-      const chunkGuards = guards.slice(idx, idx + chunk.length).filter((g): g is string => g !== undefined);
-      idx += chunk.length;
+      // One guard per unit per transaction (a global unit's puts share it).
+      const unitCompares = uniqueCompares(chunk.flatMap((c) => c.compares));
       const failure: IRequestOp[] = [
         { request_range: { key: Buffer.from(fence.key), keys_only: true } },
-        ...chunkGuards.map((u) => ({
-          request_range: { key: Buffer.from(this.keys.unit(u)), keys_only: true },
-        })),
+        ...unitCompares.map((c) => ({ request_range: { key: c.key!, keys_only: true } })),
       ].slice(0, this.maxTxnOps);
       const res = await this.txn(
-        [fenceCmp, ...chunk.flatMap((c) => c.compares)],
+        [fenceCmp, ...unitCompares],
         chunk.flatMap((c) => c.ops),
         failure,
         'write the schedule',
@@ -451,8 +450,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!res.succeeded) {
         const f = res.responses[0]?.response_range?.kvs[0];
         if (!f || f.create_revision !== fence.createRevision) throw new StaleFenceError(fence);
-        const changed = chunk
-          .flatMap((c) => c.compares)
+        const changed = unitCompares
           .map((cmp, i) => ({ cmp, kv: res.responses[i + 1]?.response_range?.kvs[0] }))
           .filter(({ cmp, kv }) => (kv?.create_revision ?? '0') !== String(cmp.create_revision))
           .map(({ cmp }) => this.keys.parse(cmp.key!.toString()))

@@ -12,6 +12,12 @@ import {
   encodeUnit,
   prefixEnd,
   memoizeCheck,
+  createRevisionIs,
+  encodeAssignment,
+  uniqueCompares,
+  validateAssignment,
+  MAX_VALUE_BYTES,
+  type AssignmentRecord,
   nextPageSize,
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -215,6 +221,53 @@ describe('lib/registry pure parts', () => {
           }
         }),
       );
+    });
+  });
+
+  describe('validateAssignment', () => {
+    it('says what decodeAssignment says of the encoded record (property)', () => {
+      const rec = fc.record({
+        unit: fc.constantFrom('a.service', 'b.service'),
+        machineId: fc.constantFrom('m', 'n'),
+        body: fc.oneof(
+          fc.string(),
+          fc.constant('[Service]\nExecStart=/bin/true\n'),
+          fc.constant('x'.repeat(MAX_VALUE_BYTES)),
+        ),
+        hash: fc.oneof(fc.string(), fc.constantFrom('h0', 'h32')),
+        desiredState: fc.constantFrom('loaded', 'launched', 'inactive', 'bogus'),
+      });
+      fc.assert(
+        fc.property(rec, (r) => {
+          const a = r as unknown as AssignmentRecord;
+          const direct = validateAssignment(a, check);
+          const viaJson = decodeAssignment(a.machineId, a.unit, encodeAssignment(a), check);
+          expect(direct).to.deep.equal(viaJson);
+        }),
+      );
+      const good: AssignmentRecord = {
+        unit: 'a.service',
+        machineId: 'm',
+        body: '[x]',
+        hash: 'h3',
+        desiredState: 'launched',
+      };
+      expect(validateAssignment(good, check)).to.deep.equal({ ok: true, record: good });
+      expect(validateAssignment({ ...good, hash: 'h4' }, check).ok).to.equal(false);
+    });
+  });
+
+  describe('uniqueCompares', () => {
+    it('keeps the first of each repeated compare, in order, and every distinct one', () => {
+      const a1 = createRevisionIs('/f/units/a.service', '5');
+      const a2 = createRevisionIs('/f/units/a.service', '5');
+      const aOther = createRevisionIs('/f/units/a.service', '6');
+      const b = createRevisionIs('/f/units/b.service', '5');
+      const u = uniqueCompares([a1, b, a2, aOther, b]);
+      expect(u).to.have.length(3);
+      expect(u[0]).to.equal(a1);
+      expect(u[1]).to.equal(b);
+      expect(u[2]).to.equal(aOther);
     });
   });
 
