@@ -914,6 +914,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
  * deleted slots until it rehashes, and keys().next() walks over them.)
  */
 export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
+  // A check that remembers its answers itself (the engine's ParseCache) needs no second memo.
+  if (isMemoized(check)) return check;
   const half = Math.max(1, Math.ceil(max / 2));
   let young = new Map<string, ReturnType<UnitBodyCheck>>();
   let old = new Map<string, ReturnType<UnitBodyCheck>>();
@@ -924,7 +926,7 @@ export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
     }
     young.set(body, r);
   };
-  return (body) => {
+  return markMemoized((body) => {
     const hit = young.get(body);
     if (hit) return hit;
     const aged = old.get(body);
@@ -935,7 +937,19 @@ export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
     const r = check(body);
     remember(body, r);
     return r;
-  };
+  });
+}
+
+const MEMOIZED = new WeakSet<UnitBodyCheck>();
+
+/** Marks a check as remembering its own answers: memoizeCheck then leaves it as it is. */
+export function markMemoized(check: UnitBodyCheck): UnitBodyCheck {
+  MEMOIZED.add(check);
+  return check;
+}
+
+export function isMemoized(check: UnitBodyCheck): boolean {
+  return MEMOIZED.has(check);
 }
 
 /** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */

@@ -12,6 +12,7 @@ import {
   encodeUnit,
   prefixEnd,
   memoizeCheck,
+  markMemoized,
   createRevisionIs,
   encodeAssignment,
   uniqueCompares,
@@ -52,6 +53,15 @@ describe('lib/registry pure parts', () => {
       expect(calls.get('[a]')).to.equal(1);
       m('x0');
       expect(calls.get('x0')).to.equal(2);
+    });
+
+    it('leaves a check that remembers its own answers as it is (no second memo)', () => {
+      const own = markMemoized((b) => check(b));
+      expect(memoizeCheck(own)).to.equal(own);
+      const plain: UnitBodyCheck = (b) => check(b);
+      const memo = memoizeCheck(plain);
+      expect(memo).to.not.equal(plain);
+      expect(memoizeCheck(memo)).to.equal(memo);
     });
   });
 
