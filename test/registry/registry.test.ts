@@ -223,7 +223,22 @@ describe('lib/registry against a real etcd', function () {
           unitCreateRevision: u.createRevision,
         })),
       );
-      const r = await reg.destroyUnit('e.service');
+      const kv = etcd.client.kv;
+      const range = kv.range.bind(kv);
+      const read: string[] = [];
+      kv.range = (req) => {
+        read.push(`${req.key?.toString()}${req.range_end ? ' ..' : ''}`);
+        return range(req);
+      };
+      let r;
+      try {
+        r = await reg.destroyUnit('e.service');
+      } finally {
+        kv.range = range;
+      }
+      // It never lists the schedule: it reads the machine keys and then single keys.
+      expect(read.filter((k) => k.includes('/schedule/') && k.endsWith(' ..'))).to.deep.equal([]);
+      expect(read).to.include(`${reg.keys.machinesPrefix()} ..`);
       expect(r.assignmentsRemoved).to.equal(1);
       expect((await reg.listSchedule()).items.map((i) => i.id)).to.deep.equal(['gone/e.service']);
     });
