@@ -52,6 +52,7 @@ import {
   type UnitRecord,
   type UnitStateRecord,
 } from './records.js';
+import { CoalescedRead } from './coalesce.js';
 import { rangePrefix } from './range.js';
 import {
   RegistryStream,
@@ -300,18 +301,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Removes the unit and its assignments on the machines that have a record, in one transaction
-   * when they fit (else the unit and the first assignments, then the rest; none can be added
-   * meanwhile, as the engine's writes are guarded by the unit's create revision). Finding them
-   * costs O(machines), not O(schedule) (see assignmentKeysOf). Throws UnitNotFoundError if absent.
+   * Removes the unit and its assignments, in one transaction when they fit (else the unit and the
+   * first assignments, then the rest; none can be added meanwhile, as the engine's writes are
+   * guarded by the unit's create revision). Concurrent destroys share their listings of the
+   * schedule (see assignmentKeysOf). Throws UnitNotFoundError if absent.
    */
   async destroyUnit(name: string): Promise<{ revision: string; assignmentsRemoved: number }> {
     this.refuseUnitName(name);
     const key = this.keys.unit(name);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const kv = await this.getKv(key, `read unit ${name}`);
+      const read = await this.getKvAt(key, `read unit ${name}`);
+      const kv = read.kv;
       if (!kv) throw new UnitNotFoundError(name, key);
-      const assigned = await this.assignmentKeysOf(name);
+      const assigned = await this.assignmentKeysOf(name, read.revision);
       const first = assigned.slice(0, this.maxTxnOps - 1);
       const rest = assigned.slice(first.length);
       const res = await this.txn(
@@ -323,7 +325,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!res.succeeded) continue;
       let revision = res.header.revision;
       // Anything the engine placed between our read and the delete, and any overflow.
-      const leftovers = [...rest, ...(await this.assignmentKeysOf(name)).filter((k) => !first.includes(k))];
+      const after = await this.assignmentKeysOf(name, BigInt(res.header.revision));
+      const leftovers = [...rest, ...after.filter((k) => !first.includes(k))];
       const unique = [...new Set(leftovers)];
       for (const chunk of chunkItems(
         unique.map((k) => ({ compares: [], ops: [deleteOp(k)] })),
@@ -798,41 +801,35 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * The unit's assignment keys on the machines that have a record: one keys-only read of the
-   * machine keys, then point reads of <machine>/<unit> packed maxTxnOps to a transaction, in
-   * parallel. O(machines), never O(schedule). Assignments on machines without a record (gone) are
-   * inert (their agents stopped their units before their leases ran out) and the engine removes
-   * them when it sees the unit gone.
+   * The unit's assignment keys in a keys-only listing of the schedule at `minRevision` or later.
+   * Concurrent destroys share listings (see CoalescedRead): a burst of N destroys costs a few
+   * listings of the schedule, not N (each a few round trips: pages grow, see rangePrefix).
    */
-  private async assignmentKeysOf(unit: string): Promise<string[]> {
-    const prefix = this.keys.machinesPrefix();
-    const candidates: string[] = [];
+  private async assignmentKeysOf(unit: string, minRevision: bigint): Promise<string[]> {
+    const prefix = this.keys.schedulePrefix();
+    let snap;
     try {
-      const res = await rangePrefix(this.client, prefix, { keysOnly: true });
-      for (const kv of res.kvs) {
-        const p = this.keys.parse(kv.key.toString());
-        if (p.kind === 'machine') candidates.push(this.keys.assignment(p.machineId, unit));
-      }
+      snap = await this.scheduleKeys.get(minRevision);
     } catch (e) {
-      throw this.wrapError(e, `list the machines (${prefix})`);
+      throw this.wrapError(e, `list the schedule (${prefix})`);
     }
-    const chunks: string[][] = [];
-    for (let i = 0; i < candidates.length; i += this.maxTxnOps) {
-      chunks.push(candidates.slice(i, i + this.maxTxnOps));
-    }
-    const found = await Promise.all(
-      chunks.map(async (keys) => {
-        const res = await this.txn(
-          [],
-          keys.map((k) => ({ request_range: { key: Buffer.from(k), keys_only: true } })),
-          [],
-          `find the assignments of ${unit}`,
-        );
-        return res.responses.flatMap((r) => (r.response_range?.kvs ?? []).map((kv) => kv.key.toString()));
-      }),
-    );
-    return found.flat();
+    return [...(snap.value.get(unit) ?? [])];
   }
+
+  /** unit -> its assignment keys, from one keys-only listing of the schedule. */
+  private readonly scheduleKeys = new CoalescedRead<Map<string, string[]>>(async () => {
+    const res = await rangePrefix(this.client, this.keys.schedulePrefix(), { keysOnly: true });
+    const byUnit = new Map<string, string[]>();
+    for (const kv of res.kvs) {
+      const k = kv.key.toString();
+      const p = this.keys.parse(k);
+      if (p.kind !== 'assignment') continue;
+      const list = byUnit.get(p.unit);
+      if (list) list.push(k);
+      else byUnit.set(p.unit, [k]);
+    }
+    return { revision: BigInt(res.revision), value: byUnit };
+  });
 
   private async writeChunks(items: TxnItem[], what: string): Promise<BatchResult> {
     this.refuseDuplicateItems(items);
@@ -848,6 +845,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
       revision = res.header.revision;
     }
     return { revision, transactions: chunks.length };
+  }
+
+  /** The key (or undefined) and the revision it was read at. */
+  private async getKvAt(key: string, what: string): Promise<{ kv: IKeyValue | undefined; revision: bigint }> {
+    try {
+      const res = await this.client.kv.range({ key: Buffer.from(key) });
+      return { kv: res.kvs[0], revision: BigInt(res.header.revision) };
+    } catch (e) {
+      throw this.wrapError(e, what);
+    }
   }
 
   private async getKv(key: string, what: string): Promise<IKeyValue | undefined> {
