@@ -157,6 +157,17 @@ async function engineRun(
     const ms = performance.now() - t0;
     if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
     const rss = rssKb(proc.pid!);
+    // BENCH_ENGINE_LOG=1: the engine's passes and writes (from its stdout), one summary line.
+    if (process.env.BENCH_ENGINE_LOG) {
+      const lines = out.split('\n').filter((l) => l.startsWith('{'));
+      const events = lines.map((l) => JSON.parse(l) as { event: string; ms?: number; decisions?: number });
+      const planned = events.filter((e) => e.event === 'planned');
+      const applied = events.filter((e) => e.event === 'applied');
+      const sum = (xs: { ms?: number }[]) => Math.round(xs.reduce((n, x) => n + (x.ms ?? 0), 0));
+      process.stderr.write(
+        `  engine: ${planned.length} passes (${sum(planned)} ms planning; decisions ${planned.map((p) => p.decisions).join(',')}), ${applied.length} applies (${sum(applied)} ms)\n`,
+      );
+    }
     if (!cold)
       process.stderr.write(
         `  submit took ${Math.round(submitted)} ms; all assigned after ${Math.round(ms)} ms\n`,

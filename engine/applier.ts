@@ -1,8 +1,8 @@
 /**
  * The applier: the only part of the engine that writes. It turns a plan's decisions into schedule
  * changes and writes them through the registry in fenced transactions (each carries the leader's
- * fence and each put the unit's create revision, so a deposed leader or a destroyed unit writes
- * nothing). Removals are written before placements, so a unit that moves is never assigned to two
+ * fence and, once per unit in it, the unit's create revision, so a deposed leader or a destroyed
+ * unit writes nothing). Removals are written before placements, so a unit that moves is never assigned to two
  * machines at once. Transactions are filled to etcd's op limit and several are kept in flight.
  */
 import { FleetError } from '../lib/errors.js';

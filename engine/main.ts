@@ -76,6 +76,9 @@ async function main(): Promise<number> {
   engine.on('elected', (f) => out('elected', { candidate: name, key: f.key }));
   engine.on('deposed', (e) => out('deposed', { candidate: name, code: e.code, message: e.message }));
   engine.on('error', (e) => out('error', { code: e.code, message: e.message }));
+  engine.on('planned', (p) => {
+    if (p.decisions > 0) out('planned', { decisions: p.decisions, unplaced: p.unplaced.length, ms: p.ms });
+  });
   engine.on('applied', (a) =>
     out('applied', { decisions: a.decisions, written: a.written, revision: a.revision.toString(), ms: a.ms }),
   );

@@ -34,7 +34,14 @@ export class ClusterModel implements ClusterView {
   readonly units = new Map<string, ModelUnit>();
   readonly machines = new Map<string, ModelMachine>();
   readonly assignments = new Map<string, Map<string, ModelAssignment>>();
+  /**
+   * The sorted names as of the last names() call, and what joined or left since: the names now are
+   * (sorted minus left) plus joined, with left a subset of sorted and joined disjoint from it. So
+   * a burst of new units costs a sort of the new names and one merge, not a sort of them all.
+   */
   private sorted: string[] | undefined;
+  private readonly joined = new Set<string>();
+  private readonly left = new Set<string>();
   /** Bumped on every change (the engine re-plans when it moved). */
   version = 0;
 
@@ -43,19 +50,34 @@ export class ClusterModel implements ClusterView {
       const all = new Set<string>(this.units.keys());
       for (const k of this.assignments.keys()) all.add(k);
       this.sorted = [...all].sort();
+    } else if (this.joined.size > 0 || this.left.size > 0) {
+      const base = this.left.size > 0 ? this.sorted.filter((n) => !this.left.has(n)) : this.sorted;
+      this.sorted = this.joined.size > 0 ? mergeSorted(base, [...this.joined].sort()) : base;
     }
+    this.joined.clear();
+    this.left.clear();
     return this.sorted;
   }
 
+  private nameJoined(name: string): void {
+    if (!this.sorted) return;
+    if (!this.left.delete(name)) this.joined.add(name);
+  }
+
+  private nameLeft(name: string): void {
+    if (!this.sorted) return;
+    if (!this.joined.delete(name)) this.left.add(name);
+  }
+
   putUnit(u: ModelUnit): void {
-    if (!this.units.has(u.name) && !this.assignments.has(u.name)) this.sorted = undefined;
+    if (!this.units.has(u.name) && !this.assignments.has(u.name)) this.nameJoined(u.name);
     this.units.set(u.name, u);
     this.version++;
   }
 
   deleteUnit(name: string): void {
     if (!this.units.delete(name)) return;
-    if (!this.assignments.has(name)) this.sorted = undefined;
+    if (!this.assignments.has(name)) this.nameLeft(name);
     this.version++;
   }
 
@@ -71,7 +93,7 @@ export class ClusterModel implements ClusterView {
   putAssignment(a: ModelAssignment): void {
     let per = this.assignments.get(a.unit);
     if (!per) {
-      if (!this.units.has(a.unit)) this.sorted = undefined;
+      if (!this.units.has(a.unit)) this.nameJoined(a.unit);
       per = new Map();
       this.assignments.set(a.unit, per);
     }
@@ -84,7 +106,7 @@ export class ClusterModel implements ClusterView {
     if (!per || !per.delete(machineId)) return;
     if (per.size === 0) {
       this.assignments.delete(unit);
-      if (!this.units.has(unit)) this.sorted = undefined;
+      if (!this.units.has(unit)) this.nameLeft(unit);
     }
     this.version++;
   }
@@ -95,6 +117,20 @@ export class ClusterModel implements ClusterView {
     this.machines.clear();
     this.assignments.clear();
     this.sorted = undefined;
+    this.joined.clear();
+    this.left.clear();
     this.version++;
   }
+}
+
+/** Two sorted lists of distinct names as one sorted list. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
 }

@@ -2,7 +2,7 @@
  * What the planner needs to know about one unit, derived from its record once (pure): validity,
  * [X-Fleet] requirements and, for sockets, which service the socket activates.
  */
-import type { UnitBodyCheck } from '../lib/registry/index.js';
+import { markMemoized, type UnitBodyCheck } from '../lib/registry/index.js';
 import {
   loadUnit,
   parseUnitFile,
@@ -126,7 +126,8 @@ export class ParseCache {
 
   constructor(private readonly max = 250_000) {}
 
-  readonly check: UnitBodyCheck = (body) => {
+  /** The registry's checkUnitBody: remembers its verdicts (so the registry adds no memo of its own). */
+  readonly check: UnitBodyCheck = markMemoized((body) => {
     const known = this.verdicts.get(body);
     if (known) return known;
     const r = parseUnitFile(body);
@@ -140,7 +141,7 @@ export class ParseCache {
     }
     bounded(this.verdicts, this.max).set(body, verdict);
     return verdict;
-  };
+  });
 
   /** The parse of a body the check accepted, if still kept (it is then forgotten). */
   take(body: string): ParsedUnit | undefined {

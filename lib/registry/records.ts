@@ -187,19 +187,41 @@ export function decodeAssignment(
   raw: string,
   check: UnitBodyCheck,
 ): Decoded<AssignmentRecord> {
-  return guard(raw, (o) => {
-    same(o, 'unit', unit, 'unit name');
-    same(o, 'machineId', machineId, 'machine ID');
-    const body = req(o, 'body', true);
-    const hash = checkBody(body, check, req(o, 'hash', true));
-    return {
-      unit,
-      machineId,
-      body,
-      hash,
-      desiredState: oneOf(o, 'desiredState', ['loaded', 'launched'] as const),
-    };
-  });
+  return guard(raw, (o) => assignmentFrom(o, machineId, unit, check));
+}
+
+/**
+ * What decodeAssignment(machineId, unit, encodeAssignment(r), check) says, without the JSON round
+ * trip (the engine validates every assignment it writes; its values are its own encodings). Pure.
+ */
+export function validateAssignment(
+  r: AssignmentRecord,
+  check: UnitBodyCheck,
+  encoded: string = encodeAssignment(r),
+): Decoded<AssignmentRecord> {
+  if (encoded.length > MAX_VALUE_BYTES) {
+    return { ok: false, reason: `the value is larger than ${MAX_VALUE_BYTES} bytes` };
+  }
+  try {
+    return { ok: true, record: assignmentFrom(r as unknown as Obj, r.machineId, r.unit, check) };
+  } catch (e) {
+    if (e instanceof Problem) return { ok: false, reason: e.message };
+    return { ok: false, reason: `unreadable (${(e as Error).message})` };
+  }
+}
+
+function assignmentFrom(o: Obj, machineId: string, unit: string, check: UnitBodyCheck): AssignmentRecord {
+  same(o, 'unit', unit, 'unit name');
+  same(o, 'machineId', machineId, 'machine ID');
+  const body = req(o, 'body', true);
+  const hash = checkBody(body, check, req(o, 'hash', true));
+  return {
+    unit,
+    machineId,
+    body,
+    hash,
+    desiredState: oneOf(o, 'desiredState', ['loaded', 'launched'] as const),
+  };
 }
 
 export function decodeMachine(machineId: string, raw: string): Decoded<MachineRecord> {

@@ -44,6 +44,7 @@ import {
   encodeSchema,
   encodeUnit,
   encodeUnitState,
+  validateAssignment,
   type AssignmentRecord,
   type DesiredState,
   type MachineRecord,
@@ -52,6 +53,7 @@ import {
   type UnitRecord,
   type UnitStateRecord,
 } from './records.js';
+import { CoalescedRead } from './coalesce.js';
 import { rangePrefix } from './range.js';
 import {
   RegistryStream,
@@ -70,6 +72,7 @@ import {
   duplicateKeys,
   modRevisionIs,
   putOp,
+  uniqueCompares,
   type TxnItem,
 } from './txn.js';
 import { defaultUnitBodyCheck } from './unit-check.js';
@@ -301,15 +304,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /**
    * Removes the unit and its assignments, in one transaction when they fit (else the unit and the
    * first assignments, then the rest; none can be added meanwhile, as the engine's writes are
-   * guarded by the unit's create revision). Throws UnitNotFoundError if absent.
+   * guarded by the unit's create revision). Concurrent destroys share their listings of the
+   * schedule (see assignmentKeysOf). Throws UnitNotFoundError if absent.
    */
   async destroyUnit(name: string): Promise<{ revision: string; assignmentsRemoved: number }> {
     this.refuseUnitName(name);
     const key = this.keys.unit(name);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const kv = await this.getKv(key, `read unit ${name}`);
+      const read = await this.getKvAt(key, `read unit ${name}`);
+      const kv = read.kv;
       if (!kv) throw new UnitNotFoundError(name, key);
-      const assigned = await this.assignmentKeysOf(name);
+      const assigned = await this.assignmentKeysOf(name, read.revision);
       const first = assigned.slice(0, this.maxTxnOps - 1);
       const rest = assigned.slice(first.length);
       const res = await this.txn(
@@ -321,7 +326,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!res.succeeded) continue;
       let revision = res.header.revision;
       // Anything the engine placed between our read and the delete, and any overflow.
-      const leftovers = [...rest, ...(await this.assignmentKeysOf(name)).filter((k) => !first.includes(k))];
+      const after = await this.assignmentKeysOf(name, BigInt(res.header.revision));
+      const leftovers = [...rest, ...after.filter((k) => !first.includes(k))];
       const unique = [...new Set(leftovers)];
       for (const chunk of chunkItems(
         unique.map((k) => ({ compares: [], ops: [deleteOp(k)] })),
@@ -404,7 +410,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   async applySchedule(fence: Fence, changes: readonly ScheduleChange[]): Promise<BatchResult> {
     const items: TxnItem[] = [];
-    const guards: (string | undefined)[] = [];
     for (const c of changes) {
       if (c.type === 'put') {
         const r = c.record;
@@ -412,38 +417,36 @@ export class Registry extends EventEmitter<RegistryEvents> {
         this.refuseUnitName(r.unit);
         const key = this.keys.assignment(r.machineId, r.unit);
         const value = encodeAssignment(r);
-        const d = decodeAssignment(r.machineId, r.unit, value, this.check);
+        const d = validateAssignment(r, this.check, value);
         if (!d.ok)
           throw new InvalidInputError(
             `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
             key,
           );
         const unitKey = this.keys.unit(r.unit);
-        items.push({ compares: [createRevisionIs(unitKey, c.unitCreateRevision)], ops: [putOp(key, value)] });
-        guards.push(r.unit);
+        items.push({
+          compares: [createRevisionIs(unitKey, c.unitCreateRevision)],
+          ops: [putOp(key, value)],
+        });
       } else {
         this.refuseMachineId(c.machineId);
         this.refuseUnitName(c.unit);
         items.push({ compares: [], ops: [deleteOp(this.keys.assignment(c.machineId, c.unit))] });
-        guards.push(undefined);
       }
     }
     this.refuseDuplicateItems(items);
     const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
     let revision = '0';
-    let idx = 0;
     const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
     for (const chunk of chunks) {
-      const chunkGuards = guards.slice(idx, idx + chunk.length).filter((g): g is string => g !== undefined);
-      idx += chunk.length;
+      // One guard per unit per transaction (a global unit's puts share it).
+      const unitCompares = uniqueCompares(chunk.flatMap((c) => c.compares));
       const failure: IRequestOp[] = [
         { request_range: { key: Buffer.from(fence.key), keys_only: true } },
-        ...chunkGuards.map((u) => ({
-          request_range: { key: Buffer.from(this.keys.unit(u)), keys_only: true },
-        })),
+        ...unitCompares.map((c) => ({ request_range: { key: c.key!, keys_only: true } })),
       ].slice(0, this.maxTxnOps);
       const res = await this.txn(
-        [fenceCmp, ...chunk.flatMap((c) => c.compares)],
+        [fenceCmp, ...unitCompares],
         chunk.flatMap((c) => c.ops),
         failure,
         'write the schedule',
@@ -451,8 +454,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!res.succeeded) {
         const f = res.responses[0]?.response_range?.kvs[0];
         if (!f || f.create_revision !== fence.createRevision) throw new StaleFenceError(fence);
-        const changed = chunk
-          .flatMap((c) => c.compares)
+        const changed = unitCompares
           .map((cmp, i) => ({ cmp, kv: res.responses[i + 1]?.response_range?.kvs[0] }))
           .filter(({ cmp, kv }) => (kv?.create_revision ?? '0') !== String(cmp.create_revision))
           .map(({ cmp }) => this.keys.parse(cmp.key!.toString()))
@@ -886,21 +888,36 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return rec;
   }
 
-  private async assignmentKeysOf(unit: string): Promise<string[]> {
+  /**
+   * The unit's assignment keys in a keys-only listing of the schedule at `minRevision` or later.
+   * Concurrent destroys share listings (see CoalescedRead): a burst of N destroys costs a few
+   * listings of the schedule, not N (each a few round trips: pages grow, see rangePrefix).
+   */
+  private async assignmentKeysOf(unit: string, minRevision: bigint): Promise<string[]> {
     const prefix = this.keys.schedulePrefix();
-    let res;
+    let snap;
     try {
-      res = await rangePrefix(this.client, prefix, { keysOnly: true });
+      snap = await this.scheduleKeys.get(minRevision);
     } catch (e) {
       throw this.wrapError(e, `list the schedule (${prefix})`);
     }
-    return res.kvs
-      .map((kv) => kv.key.toString())
-      .filter((k) => {
-        const p = this.keys.parse(k);
-        return p.kind === 'assignment' && p.unit === unit;
-      });
+    return [...(snap.value.get(unit) ?? [])];
   }
+
+  /** unit -> its assignment keys, from one keys-only listing of the schedule. */
+  private readonly scheduleKeys = new CoalescedRead<Map<string, string[]>>(async () => {
+    const res = await rangePrefix(this.client, this.keys.schedulePrefix(), { keysOnly: true });
+    const byUnit = new Map<string, string[]>();
+    for (const kv of res.kvs) {
+      const k = kv.key.toString();
+      const p = this.keys.parse(k);
+      if (p.kind !== 'assignment') continue;
+      const list = byUnit.get(p.unit);
+      if (list) list.push(k);
+      else byUnit.set(p.unit, [k]);
+    }
+    return { revision: BigInt(res.revision), value: byUnit };
+  });
 
   private async writeChunks(items: TxnItem[], what: string): Promise<BatchResult> {
     this.refuseDuplicateItems(items);
@@ -916,6 +933,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
       revision = res.header.revision;
     }
     return { revision, transactions: chunks.length };
+  }
+
+  /** The key (or undefined) and the revision it was read at. */
+  private async getKvAt(key: string, what: string): Promise<{ kv: IKeyValue | undefined; revision: bigint }> {
+    try {
+      const res = await this.client.kv.range({ key: Buffer.from(key) });
+      return { kv: res.kvs[0], revision: BigInt(res.header.revision) };
+    } catch (e) {
+      throw this.wrapError(e, what);
+    }
   }
 
   private async getKv(key: string, what: string): Promise<IKeyValue | undefined> {
@@ -975,18 +1002,49 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
 /**
  * Remembers the last results of a body check: the same file is checked again and again (every
- * assignment of a global unit carries it; every re-list decodes it). Bounded; pure.
+ * assignment of a global unit carries it; every re-list decodes it). Bounded; pure. Two
+ * generations: when the young one is full it becomes the old one (the previous old one is
+ * dropped), and a hit in the old one moves back to the young one; so what is used stays, and each
+ * check costs O(1). (Evicting the oldest entry one at a time is quadratic in V8: a Map keeps
+ * deleted slots until it rehashes, and keys().next() walks over them.)
  */
 export function memoizeCheck(check: UnitBodyCheck, max = 2048): UnitBodyCheck {
-  const memo = new Map<string, ReturnType<UnitBodyCheck>>();
-  return (body) => {
-    const hit = memo.get(body);
-    if (hit) return hit;
-    const r = check(body);
-    if (memo.size >= max) memo.delete(memo.keys().next().value!);
-    memo.set(body, r);
-    return r;
+  // A check that remembers its answers itself (the engine's ParseCache) needs no second memo.
+  if (isMemoized(check)) return check;
+  const half = Math.max(1, Math.ceil(max / 2));
+  let young = new Map<string, ReturnType<UnitBodyCheck>>();
+  let old = new Map<string, ReturnType<UnitBodyCheck>>();
+  const remember = (body: string, r: ReturnType<UnitBodyCheck>) => {
+    if (young.size >= half) {
+      old = young;
+      young = new Map();
+    }
+    young.set(body, r);
   };
+  return markMemoized((body) => {
+    const hit = young.get(body);
+    if (hit) return hit;
+    const aged = old.get(body);
+    if (aged) {
+      remember(body, aged);
+      return aged;
+    }
+    const r = check(body);
+    remember(body, r);
+    return r;
+  });
+}
+
+const MEMOIZED = new WeakSet<UnitBodyCheck>();
+
+/** Marks a check as remembering its own answers: memoizeCheck then leaves it as it is. */
+export function markMemoized(check: UnitBodyCheck): UnitBodyCheck {
+  MEMOIZED.add(check);
+  return check;
+}
+
+export function isMemoized(check: UnitBodyCheck): boolean {
+  return MEMOIZED.has(check);
 }
 
 /** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */

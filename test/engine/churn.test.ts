@@ -88,7 +88,7 @@ describe('engine: 10,000-unit churn on a real etcd', function () {
 
       // Churn, all at once.
       const churn: Promise<unknown>[] = [];
-      // destroyUnit lists the whole schedule to find a unit's assignments: a few at a time.
+      // Destroys, ten at a time.
       churn.push(
         (async () => {
           for (let i = 0; i < 30; i += 10) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { AssignmentRecord, ScheduleChange } from '../../lib/registry/index.js';
+import { rangePrefix, type AssignmentRecord, type ScheduleChange } from '../../lib/registry/index.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { body, caught, registry, until } from './helpers.js';
 
@@ -43,7 +43,7 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     }
   });
 
-  it('writes 10,000 fenced assignments (100 units x 100 machines) in chunks; each carries the fence and its unit guard', async () => {
+  it('writes 10,000 fenced assignments (100 units x 100 machines) in chunks; each carries the fence and one guard per unit', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     const c = reg.engineElection(10).campaign('e');
     await new Promise<void>((ok, ko) => c.on('elected', ok).on('error', ko));
@@ -61,8 +61,23 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
       };
       return { type: 'put', record: rec, unitCreateRevision: u.createRevision };
     });
-    const r = await reg.applySchedule(fence, changes);
+    const kv = etcd.client.kv;
+    const txn = kv.txn.bind(kv);
+    const compares: number[] = [];
+    kv.txn = (req) => {
+      compares.push(req.compare?.length ?? 0);
+      return txn(req);
+    };
+    let r;
+    try {
+      r = await reg.applySchedule(fence, changes);
+    } finally {
+      kv.txn = txn;
+    }
     expect(r.transactions).to.equal(Math.ceil(N / 127));
+    // The fence, and one guard per unit in the transaction (not one per put): 127 puts span 2 or 3 units.
+    expect(compares).to.have.length(r.transactions);
+    expect(Math.max(...compares)).to.be.at.most(4);
     expect((await reg.listSchedule()).items).to.have.length(N);
     expect((await reg.listSchedule('m7')).items).to.have.length(100);
     await c.resign();
@@ -91,6 +106,36 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     await stream.start();
     await stream.stop();
     expect(puts).to.equal(80);
+  });
+
+  it('lists 10,000 keys in pages that grow from the first (few round trips), in key order, at one revision', async () => {
+    const p = `${etcd.prefix}paged/`;
+    const keys = Array.from({ length: N }, (_, i) => `${p}k${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < N; i += 128) {
+      await etcd.client.kv.txn({
+        compare: [],
+        success: keys
+          .slice(i, i + 128)
+          .map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from('v') } })),
+        failure: [],
+      });
+    }
+    const kv = etcd.client.kv;
+    const range = kv.range.bind(kv);
+    let calls = 0;
+    kv.range = async (req) => {
+      calls++;
+      // A write between pages must not show: every page reads at the first page's revision.
+      if (calls === 2) await etcd.client.put(`${p}k00000x`).value('late');
+      return range(req);
+    };
+    try {
+      const r = await rangePrefix(etcd.client, p, { pageSize: 16 });
+      expect(r.kvs.map((k) => k.key.toString())).to.deep.equal(keys);
+      expect(calls).to.be.at.most(3);
+    } finally {
+      kv.range = range;
+    }
   });
 
   it('publishes 10,000 unit states on one lease in chunks', async () => {

@@ -11,6 +11,17 @@ import {
   duplicateKeys,
   encodeUnit,
   prefixEnd,
+  memoizeCheck,
+  markMemoized,
+  createRevisionIs,
+  encodeAssignment,
+  uniqueCompares,
+  validateAssignment,
+  MAX_VALUE_BYTES,
+  type AssignmentRecord,
+  nextPageSize,
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
   putOp,
   type TxnItem,
   type UnitBodyCheck,
@@ -20,6 +31,52 @@ const check: UnitBodyCheck = (b) =>
   b.includes('[') ? { ok: true, hash: `h${b.length}` } : { ok: false, reason: 'no section' };
 
 describe('lib/registry pure parts', () => {
+  describe('memoizeCheck', () => {
+    it('answers like the check, calls it once per body while it is remembered, and stays bounded', () => {
+      const calls = new Map<string, number>();
+      const counted: UnitBodyCheck = (b) => {
+        calls.set(b, (calls.get(b) ?? 0) + 1);
+        return check(b);
+      };
+      const m = memoizeCheck(counted, 4);
+      for (let round = 0; round < 3; round++) {
+        expect(m('[a]')).to.deep.equal(check('[a]'));
+        expect(m('b')).to.deep.equal(check('b'));
+      }
+      expect(calls.get('[a]')).to.equal(1);
+      expect(calls.get('b')).to.equal(1);
+      // Many other bodies: '[a]' is still used (hits keep it), 'x0' is long forgotten.
+      for (let i = 0; i < 100; i++) {
+        m(`x${i}`);
+        m('[a]');
+      }
+      expect(calls.get('[a]')).to.equal(1);
+      m('x0');
+      expect(calls.get('x0')).to.equal(2);
+    });
+
+    it('leaves a check that remembers its own answers as it is (no second memo)', () => {
+      const own = markMemoized((b) => check(b));
+      expect(memoizeCheck(own)).to.equal(own);
+      const plain: UnitBodyCheck = (b) => check(b);
+      const memo = memoizeCheck(plain);
+      expect(memo).to.not.equal(plain);
+      expect(memoizeCheck(memo)).to.equal(memo);
+    });
+  });
+
+  describe('nextPageSize', () => {
+    it('grows pages of small values up to the cap, keeps pages of big values small, never shrinks', () => {
+      expect(nextPageSize(DEFAULT_PAGE_SIZE, 256, 256 * 100)).to.equal(MAX_PAGE_SIZE);
+      expect(nextPageSize(DEFAULT_PAGE_SIZE, 256, 256 * 190 * 1024)).to.equal(DEFAULT_PAGE_SIZE);
+      const mid = nextPageSize(16, 16, 16 * 10_000);
+      expect(mid).to.be.above(16).and.below(MAX_PAGE_SIZE);
+      // Even values four times the average fit in the client's 64 MiB receive limit.
+      expect(mid * 10_000 * 4).to.be.at.most(64 * 1024 * 1024);
+      expect(nextPageSize(100, 0, 0)).to.equal(100);
+    });
+  });
+
   describe('keys', () => {
     const k = new Keys('/fleet/');
 
@@ -174,6 +231,53 @@ describe('lib/registry pure parts', () => {
           }
         }),
       );
+    });
+  });
+
+  describe('validateAssignment', () => {
+    it('says what decodeAssignment says of the encoded record (property)', () => {
+      const rec = fc.record({
+        unit: fc.constantFrom('a.service', 'b.service'),
+        machineId: fc.constantFrom('m', 'n'),
+        body: fc.oneof(
+          fc.string(),
+          fc.constant('[Service]\nExecStart=/bin/true\n'),
+          fc.constant('x'.repeat(MAX_VALUE_BYTES)),
+        ),
+        hash: fc.oneof(fc.string(), fc.constantFrom('h0', 'h32')),
+        desiredState: fc.constantFrom('loaded', 'launched', 'inactive', 'bogus'),
+      });
+      fc.assert(
+        fc.property(rec, (r) => {
+          const a = r as unknown as AssignmentRecord;
+          const direct = validateAssignment(a, check);
+          const viaJson = decodeAssignment(a.machineId, a.unit, encodeAssignment(a), check);
+          expect(direct).to.deep.equal(viaJson);
+        }),
+      );
+      const good: AssignmentRecord = {
+        unit: 'a.service',
+        machineId: 'm',
+        body: '[x]',
+        hash: 'h3',
+        desiredState: 'launched',
+      };
+      expect(validateAssignment(good, check)).to.deep.equal({ ok: true, record: good });
+      expect(validateAssignment({ ...good, hash: 'h4' }, check).ok).to.equal(false);
+    });
+  });
+
+  describe('uniqueCompares', () => {
+    it('keeps the first of each repeated compare, in order, and every distinct one', () => {
+      const a1 = createRevisionIs('/f/units/a.service', '5');
+      const a2 = createRevisionIs('/f/units/a.service', '5');
+      const aOther = createRevisionIs('/f/units/a.service', '6');
+      const b = createRevisionIs('/f/units/b.service', '5');
+      const u = uniqueCompares([a1, b, a2, aOther, b]);
+      expect(u).to.have.length(3);
+      expect(u[0]).to.equal(a1);
+      expect(u[1]).to.equal(b);
+      expect(u[2]).to.equal(aOther);
     });
   });
 

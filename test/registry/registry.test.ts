@@ -175,6 +175,10 @@ describe('lib/registry against a real etcd', function () {
       const { reg } = registry(etcd.client, etcd.prefix);
       const u = await reg.submitUnit({ name: 'd.service', body: BODY, desiredState: 'launched' });
       const keep = await reg.submitUnit({ name: 'keep.service', body: BODY });
+      const lease = await etcd.client.lease(30, { autoKeepAlive: false }).grant();
+      for (const id of ['m1', 'm2', 'm3']) {
+        await reg.putMachine({ id, publicIp: '', metadata: {}, version: 't', draining: false }, lease);
+      }
       const fence = await electedFence(reg);
       const put = (m: string, unit: string): AssignmentRecord => ({
         unit,
@@ -196,6 +200,54 @@ describe('lib/registry against a real etcd', function () {
       // One revision step: unit and assignments went together.
       expect(BigInt(r.revision)).to.equal(BigInt(before.revision) + 1n);
       expect(await caught(reg.destroyUnit('d.service'))).to.be.instanceOf(UnitNotFoundError);
+    });
+
+    it('destroys many units at once, sharing listings of the schedule; assignments on machines without a record go too', async () => {
+      const { reg } = registry(etcd.client, etcd.prefix);
+      const fence = await electedFence(reg);
+      const made = await reg.submitUnits(
+        Array.from({ length: 40 }, (_, i) => ({
+          name: `x${i}.service`,
+          body: BODY,
+          desiredState: 'launched' as const,
+        })),
+      );
+      expect(made.created).to.have.length(40);
+      const units = (await reg.listUnits()).items;
+      await reg.applySchedule(
+        fence,
+        units.flatMap((u) =>
+          ['m1', 'gone'].map((m) => ({
+            type: 'put' as const,
+            unitCreateRevision: u.createRevision,
+            record: {
+              unit: u.id,
+              machineId: m,
+              body: BODY,
+              hash: u.record.hash,
+              desiredState: 'launched' as const,
+            },
+          })),
+        ),
+      );
+      const kv = etcd.client.kv;
+      const range = kv.range.bind(kv);
+      let listings = 0;
+      kv.range = (req) => {
+        if (req.key?.toString() === reg.keys.schedulePrefix()) listings++;
+        return range(req);
+      };
+      let results;
+      try {
+        results = await Promise.all(units.map((u) => reg.destroyUnit(u.id)));
+      } finally {
+        kv.range = range;
+      }
+      expect(results.map((r) => r.assignmentsRemoved)).to.deep.equal(units.map(() => 2));
+      expect((await reg.listSchedule()).items).to.deep.equal([]);
+      expect((await reg.listUnits()).items).to.deep.equal([]);
+      // Two lookups per destroy (before and after its delete) would be 80 listings.
+      expect(listings).to.be.below(80);
     });
 
     it('lists units sorted by key with their revisions', async () => {
