@@ -566,7 +566,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async updateMachine(
     machineId: string,
     what: string,
-    change: (cur: MachineRecord) => MachineRecord,
+    change: (cur: MachineRecord) => MachineRecord | Promise<MachineRecord>,
   ): Promise<Stored<MachineRecord>> {
     this.refuseMachineId(machineId);
     const key = this.keys.machine(machineId);
@@ -581,7 +581,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
           key,
         );
       }
-      const next = { ...change(d.record), id: machineId };
+      const next = { ...(await change(d.record)), id: machineId };
       const value = encodeMachine(next);
       const check = decodeMachine(machineId, value);
       if (!check.ok) throw new InvalidInputError(`cannot ${what}: ${check.reason}`, key);

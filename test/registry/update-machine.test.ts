@@ -47,10 +47,10 @@ describe('lib/registry updateMachine and prefixWatermark', function () {
     expect(bad).to.be.instanceOf(InvalidInputError);
     // a writer that changes the record between our read and write: we read again and win
     let raced = false;
-    const s = await reg.updateMachine('m1', 'tag m1', (m) => {
+    const s = await reg.updateMachine('m1', 'tag m1', async (m) => {
       if (!raced) {
         raced = true;
-        void etcd.client
+        await etcd.client
           .put(`${etcd.prefix}machines/m1`)
           .value(JSON.stringify({ ...m, metadata: { other: 'x' } }))
           .lease(id)
