@@ -10,9 +10,8 @@ import { loadConfig } from '../lib/config.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
 import { errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
-import { machineIdFrom } from './machine-id.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
-import { Agent } from './agent.js';
+import { agentFromConfig } from './from-config.js';
 
 function flagsFrom(argv: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
@@ -37,21 +36,11 @@ async function main(): Promise<number> {
   for (const w of warnings) log.warn(w);
   process.on('unhandledRejection', (e) => log.error(`unexpected failure (kept running): ${errorMessage(e)}`));
 
-  const machineId = machineIdFrom(config.machineIdFile);
   const client = createEtcdClient(config);
   const registry = new Registry(client, registryOptionsFrom(config));
   registry.on('invalid', (r) => log.warn(r.message));
-  const agent = new Agent({
-    client,
-    registry,
-    machineId,
-    ttlSeconds: config.agentTtlSeconds,
-    unitsDirectory: config.unitsDirectory,
-    ...(config.publicIp ? { publicIp: config.publicIp } : {}),
-    metadata: config.metadata,
-    ...(process.env.FLEET_AGENT_BUS_ADDRESS ? { busAddress: process.env.FLEET_AGENT_BUS_ADDRESS } : {}),
-    log,
-  });
+  const agent = agentFromConfig(config, { client, registry, log });
+  const machineId = agent.machineId;
   let leaving: Promise<void> | undefined;
   const leave = (sig: string) => {
     leaving ??= (async () => {

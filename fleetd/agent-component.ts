@@ -3,8 +3,8 @@
  * Stopping it is leaving (units stopped, lease revoked, so they are re-placed at once); a reload
  * republishes the machine's metadata and public IP.
  */
-import { Agent } from '../agent/agent.js';
-import { machineIdFrom } from '../agent/machine-id.js';
+import type { Agent } from '../agent/agent.js';
+import { agentFromConfig } from '../agent/from-config.js';
 import type { FleetConfig } from '../lib/config.js';
 import type { Component, ComponentContext, ComponentFactory } from './component.js';
 
@@ -15,22 +15,14 @@ class AgentComponent implements Component {
 
   async start(signal: AbortSignal): Promise<void> {
     const { config, client, registry, log } = this.ctx;
-    const machineId = machineIdFrom(config.machineIdFile);
-    const agent = new Agent({
-      client,
-      registry,
-      machineId,
-      ttlSeconds: config.agentTtlSeconds,
-      unitsDirectory: config.unitsDirectory,
-      ...(config.publicIp ? { publicIp: config.publicIp } : {}),
-      metadata: config.metadata,
-      ...(process.env.FLEET_AGENT_BUS_ADDRESS ? { busAddress: process.env.FLEET_AGENT_BUS_ADDRESS } : {}),
-      log,
-      signal,
-    });
+    const agent = agentFromConfig(config, { client, registry, log, signal });
     this.agent = agent;
     await agent.start();
-    log.info('agent started', { machine: machineId, lease: agent.leaseId, ttl: config.agentTtlSeconds });
+    log.info('agent started', {
+      machine: agent.machineId,
+      lease: agent.leaseId,
+      ttl: config.agentTtlSeconds,
+    });
   }
 
   async stop(): Promise<void> {
