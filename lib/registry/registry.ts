@@ -976,7 +976,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (p) throw new InvalidInputError(`bad unit name "${name}": ${p}`);
   }
 
-  private refuseMachineId(id: string): void {
+  /** Throws InvalidInputError naming a machine ID that cannot be a key segment. */
+  refuseMachineId(id: string): void {
     const p = machineIdProblem(id);
     if (p) throw new InvalidInputError(`bad machine ID "${id}": ${p}`);
   }

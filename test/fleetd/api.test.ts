@@ -363,6 +363,32 @@ describe('fleetd API against a real etcd', function () {
       expect(bad.json).to.have.nested.property('error.message').that.contains('bad machine ID');
     });
 
+    it('GET /state answers from its watch-fed cache, never older than etcd', async () => {
+      const count = async () =>
+        ((await call(s.base, 'GET', '/fleet/v1/state?unitName=c.service')).json as { states: unknown[] })
+          .states.length;
+      expect(await count()).to.equal(0);
+      const lease = etcd.client.lease(30, { autoKeepAlive: false });
+      const id = await lease.grant();
+      await reg.putUnitStates(
+        [
+          {
+            unit: 'c.service',
+            machineId: 'm2',
+            loadState: 'loaded',
+            activeState: 'failed',
+            subState: 'failed',
+            hash: 'h',
+          },
+        ],
+        id,
+      );
+      expect(await count()).to.equal(1); // written just before: the listing has it
+      await lease.revoke();
+      expect(await count()).to.equal(0);
+      expect(s.api.served.states.cache).to.be.greaterThan(0);
+    });
+
     it("GET /machines lists fleet's Machine; PATCH edits metadata as fleet does", async () => {
       const l = await call(s.base, 'GET', '/fleet/v1/machines');
       expect(l.json).to.deep.equal({

@@ -89,7 +89,7 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
     // systemctl reload: RELOADING=1 ... READY=1, the same socket keeps serving
     // (systemd shows "reloading" between RELOADING=1 and the READY=1 that follows)
     const reload = await sh(
-      'systemctl reload fleetd.service; for i in $(seq 50); do s=$(systemctl is-active fleetd.service); [ "$s" = active ] && break; sleep 0.1; done; echo $s',
+      'systemctl reload fleetd.service; for i in $(seq 150); do s=$(systemctl is-active fleetd.service); [ "$s" = active ] && break; sleep 0.1; done; echo $s',
     );
     expect(reload.stdout.trim(), reload.stderr).to.equal('active');
     expect(await journal()).to.contain('configuration reloaded');
