@@ -84,7 +84,18 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
       StatusText: 'serving',
     });
     const journal = async () => (await sh('journalctl -u fleetd.service -o cat --no-pager')).stdout;
-    expect(await journal()).to.contain('API listening on="fd 3 (fleet.socket)"');
+    // journald may take a moment to show what fleetd just wrote: read until the line is there (10 s)
+    const journalWith = async (text: string) => {
+      let j = await journal();
+      for (let i = 0; i < 100 && !j.includes(text); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        j = await journal();
+      }
+      return j;
+    };
+    expect(await journalWith('API listening on="fd 3 (fleet.socket)"')).to.contain(
+      'API listening on="fd 3 (fleet.socket)"',
+    );
 
     // systemctl reload: RELOADING=1 ... READY=1, the same socket keeps serving
     // (systemd shows "reloading" between RELOADING=1 and the READY=1 that follows)
@@ -92,13 +103,13 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
       'systemctl reload fleetd.service; for i in $(seq 150); do s=$(systemctl is-active fleetd.service); [ "$s" = active ] && break; sleep 0.1; done; echo $s',
     );
     expect(reload.stdout.trim(), reload.stderr).to.equal('active');
-    expect(await journal()).to.contain('configuration reloaded');
+    // systemd counts the reload done when ExecReload has sent SIGHUP; fleetd logs once it has reloaded
+    expect(await journalWith('configuration reloaded')).to.contain('configuration reloaded');
     expect((await sh(curl)).stdout).to.equal('200');
 
     // stop: STOPPING=1, a clean exit; the socket stays with systemd and starts fleetd again
     await sh('systemctl stop fleetd.service');
-    const j = await journal();
-    expect(j).to.contain('received SIGTERM, stopping');
+    expect(await journalWith('received SIGTERM, stopping')).to.contain('received SIGTERM, stopping');
     expect((await sh('systemctl show -p Result --value fleetd.service')).stdout.trim()).to.equal('success');
     expect((await sh(curl)).stdout).to.equal('200');
     expect((await settled()).ActiveState).to.equal('active');
