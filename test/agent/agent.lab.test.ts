@@ -366,7 +366,10 @@ describe('agent on fleet-lab with a 3-member etcd: a leader change stops nothing
       name: `ag${process.pid}e`,
       machines: 1,
       etcdMembers: 3,
-      agentTtl: 3,
+      // Not 3 s as elsewhere: the agent fences TTL/4 before its lease could expire, and a kill -9 of
+      // etcd's leader takes 1-2.5 s to elect another here; at TTL 3 s the agent fenced (correctly)
+      // in about 1 run of 4. A leader change must stop nothing at a TTL that outlasts an election.
+      agentTtl: 6,
       fleetdEntry: join(REPO_ROOT, 'dist/agent/main.js'),
     });
     client = createEtcdClient({ etcdServers: lab.endpoints, etcdRequestTimeoutMs: 5000 });
