@@ -128,9 +128,10 @@ export function diff(input: DiffInput): Task[] {
     if (template) continue;
     const launched = !fresh && input.launched.has(name);
     if (want.desiredState === 'launched') {
-      const service = serviceOfSocket(want);
-      if (!launched && service !== undefined && !serviceAvailable(service, input)) continue;
       if (!launched) {
+        // parsed only for a socket about to start, not on every reconcile
+        const service = serviceOfSocket(want);
+        if (service !== undefined && !serviceAvailable(service, input)) continue;
         const changed = ours && fresh;
         tasks.push({
           type: 'start',

@@ -13,16 +13,7 @@ import { Lab } from '../../lab/lab.js';
 import { clusterDir } from '../../lab/state.js';
 import { createEtcdClient } from '../../lib/etcd-client.js';
 import { Registry } from '../../lib/registry/index.js';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../fixtures/until.js';
 
 describe('a fleet-lab cluster running fleetd (engine + agent) in every machine', function () {
   this.timeout(180000);
@@ -60,8 +51,9 @@ describe('a fleet-lab cluster running fleetd (engine + agent) in every machine',
     client = createEtcdClient({ etcdServers: lab.endpoints, etcdRequestTimeoutMs: 5000 });
     reg = new Registry(client);
     await until(
-      '3 machines registered',
       async () => (await reg.listMachines()).items.length === 3 || undefined,
+      '3 machines registered',
+      30000,
     );
   });
 
@@ -97,8 +89,11 @@ describe('a fleet-lab cluster running fleetd (engine + agent) in every machine',
     const g = fleetctl('start', '--no-block', join(dir, 'everywhere.service'));
     expect(g.status, g.stderr).to.equal(0);
     for (const m of ['m1', 'm2', 'm3'])
-      await until(`everywhere.service active on ${m}`, async () =>
-        (await sh(m, 'systemctl is-active everywhere.service || true')) === 'active' ? true : undefined,
+      await until(
+        async () =>
+          (await sh(m, 'systemctl is-active everywhere.service || true')) === 'active' ? true : undefined,
+        `everywhere.service active on ${m}`,
+        30000,
       );
 
     // Accept=no: systemd hands the listening socket to hi.service, which the engine keeps on the
@@ -115,22 +110,28 @@ describe('a fleet-lab cluster running fleetd (engine + agent) in every machine',
     expect(s.status, s.stderr + s.stdout).to.equal(0);
     const l = fleetctl('load', '--no-block', join(dir, 'hi.service'));
     expect(l.status, l.stderr + l.stdout).to.equal(0);
-    const placed = await until('hi.socket placed', async () => {
-      const a = (await reg.listSchedule()).items.find((i) => i.record.unit === 'hi.socket');
-      return a?.record.machineId;
-    });
+    const placed = await until(
+      async () =>
+        (await reg.listSchedule()).items.find((i) => i.record.unit === 'hi.socket')?.record.machineId,
+      'hi.socket placed',
+      30000,
+    );
     const service = (await reg.listSchedule()).items.find((i) => i.record.unit === 'hi.service');
     expect(service?.record.machineId, 'hi.service next to hi.socket').to.equal(placed);
     const m = lab!.state.machines.find((x) => x.machineId === placed)!;
     expect(['m1', 'm2']).to.include(m.name);
     // a connection made inside that machine makes systemd start hi.service, which answers it
-    const answer = await until('an answer on :7777', async () => {
-      const out = await sh(
-        m.name,
-        `${process.execPath} -e "const s=require('net').connect(7777,'127.0.0.1');let d='';s.on('data',c=>d+=c);s.on('end',()=>console.log(d.trim()));s.on('error',()=>{})"`,
-      );
-      return out !== '' ? out : undefined;
-    }).catch(async (e: Error) => {
+    const answer = await until(
+      async () => {
+        const out = await sh(
+          m.name,
+          `${process.execPath} -e "const s=require('net').connect(7777,'127.0.0.1');let d='';s.on('data',c=>d+=c);s.on('end',()=>console.log(d.trim()));s.on('error',()=>{})"`,
+        );
+        return out !== '' ? out : undefined;
+      },
+      'an answer on :7777',
+      30000,
+    ).catch(async (e: Error) => {
       const why = await sh(
         m.name,
         'systemctl status --no-pager hi.socket hi.service 2>&1; ls -l /run/fleet/units',
@@ -143,10 +144,14 @@ describe('a fleet-lab cluster running fleetd (engine + agent) in every machine',
   it('SIGHUP republishes metadata (list-machines shows it)', async () => {
     await sh('m2', "sed -i 's/^metadata=.*/metadata=role=web,disk=ssd/' /etc/fleet/fleet.conf");
     await sh('m2', 'systemctl kill --signal=HUP fleetd.service');
-    await until('m2 metadata updated', async () => {
-      const rec = (await reg.listMachines()).items.find((i) => i.id === machineOf('m2'));
-      return rec?.record.metadata['disk'] === 'ssd' || undefined;
-    });
+    await until(
+      async () => {
+        const rec = (await reg.listMachines()).items.find((i) => i.id === machineOf('m2'));
+        return rec?.record.metadata['disk'] === 'ssd' || undefined;
+      },
+      'm2 metadata updated',
+      30000,
+    );
     const lm = fleetctl('list-machines', '--no-legend', '--full');
     expect(lm.stdout).to.match(new RegExp(`${machineOf('m2')}\\s+\\S+\\s+.*disk=ssd`));
   });
@@ -163,8 +168,11 @@ describe('a fleet-lab cluster running fleetd (engine + agent) in every machine',
     const from = lab!.state.machines.find((x) => x.machineId === first)!.name;
     const to = from === 'm1' ? 'm2' : 'm1';
     await lab!.poweroff(from);
-    await until(`mover.service active on ${to}`, async () =>
-      (await sh(to, 'systemctl is-active mover.service || true')) === 'active' ? true : undefined,
+    await until(
+      async () =>
+        (await sh(to, 'systemctl is-active mover.service || true')) === 'active' ? true : undefined,
+      `mover.service active on ${to}`,
+      30000,
     );
     const now = (await reg.listSchedule()).items.filter((i) => i.record.unit === 'mover.service');
     expect(now.map((i) => i.record.machineId)).to.deep.equal([machineOf(to)]);
