@@ -7,6 +7,7 @@
  * (the default) never loads the etcd client, and `--help` loads neither.
  */
 import { FleetError } from '../lib/errors.js';
+import type { UnitOutputRequest, UnitOutputResult } from './unit-output.js';
 
 export type DesiredState = 'inactive' | 'loaded' | 'launched';
 export const DESIRED_STATES: readonly DesiredState[] = ['inactive', 'loaded', 'launched'];
@@ -93,6 +94,15 @@ export interface Driver {
   why(name: string): Promise<WhyInfo>;
   /** A draining machine takes no new units. Throws DriverError MACHINE_NOT_FOUND when absent. */
   setDraining(machineId: string, draining: boolean): Promise<void>;
+  /**
+   * A unit's `systemctl status` or journal, from the fleetd of the machine it runs on, each chunk
+   * handed to `sink` as it arrives (unit-output.ts).
+   */
+  unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult>;
   close(): Promise<void>;
 }
 
@@ -108,6 +118,13 @@ export interface DriverOptions {
   keyFile?: string | undefined;
   /** Per request (--request-timeout, seconds in the flag). */
   requestTimeoutMs: number;
+  /**
+   * etcd's own TLS files (--etcd-cafile...), when they differ from the fleet API's; by default
+   * caFile/certFile/keyFile serve both (fleet's flags).
+   */
+  etcdCaFile?: string | undefined;
+  etcdCertFile?: string | undefined;
+  etcdKeyFile?: string | undefined;
 }
 
 export type DriverErrorCode =

@@ -9,9 +9,11 @@ import { catCommand } from './cat.js';
 import { destroyCommand } from './destroy.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from './list.js';
+import { journalCommand } from './journal.js';
 import { loadCommand } from './load.js';
 import { restartCommand } from './restart.js';
 import { startCommand } from './start.js';
+import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
 import { submitCommand } from './submit.js';
 import { unloadCommand } from './unload.js';
@@ -26,10 +28,12 @@ export const commands: ReadonlyArray<CommandModule<any, any>> = [
   drainCommand,
   listMachinesCommand,
   listUnitFilesCommand,
+  journalCommand,
   listUnitsCommand,
   loadCommand,
   restartCommand,
   startCommand,
+  statusCommand,
   stopCommand,
   submitCommand,
   undrainCommand,

@@ -32,6 +32,7 @@ import {
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
+import type { UnitOutputRequest, UnitOutputResult } from '../unit-output.js';
 // units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
 // list-units and list-machines do not pay for it.
 type UnitText = typeof import('../unit-text.js');
@@ -377,9 +378,10 @@ export class ApiDriver implements Driver {
   async replaceUnit(name: string, body: string): Promise<void> {
     const cur = await this.getUnit(name);
     if (!cur) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist; submit it first`);
+    // fleet's PUT cannot change an existing unit's file; fleetd's ?replace=true does (docs/api.md).
     const res = await this.request(
       'PUT',
-      `units/${encodeURIComponent(name)}`,
+      `units/${encodeURIComponent(name)}?replace=true`,
       unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
@@ -388,7 +390,7 @@ export class ApiDriver implements Driver {
     if (after && after.hash !== (await loadUnitText()).hashOfBody(name, body)) {
       throw new DriverError(
         'SERVER',
-        `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (its API cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,
+        `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (an API without fleet-ts's ?replace=true cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,
       );
     }
   }
@@ -457,6 +459,39 @@ export class ApiDriver implements Driver {
     }
     if (res.status !== 204 && res.status !== 200)
       throw this.fail(res, `${draining ? 'drain' : 'undrain'} machine ${machineId}`);
+  }
+
+  /**
+   * GET /fleet/v1/units/NAME/status|journal: the fleetd asked serves the unit itself if it runs
+   * there, or forwards to the fleetd of the unit's machine over mutual TLS.
+   */
+  async unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult> {
+    const { streamUnitOutput, unitOutputPath } = await import('../unit-output.js');
+    const t = this.target;
+    const path = t.pathPrefix + API_BASE + unitOutputPath(name, request);
+    return streamUnitOutput(
+      {
+        request: (o, cb) => (this.httpsModule ?? http).request(o, cb),
+        options: {
+          path,
+          agent: this.agent,
+          headers: { accept: 'text/plain, application/json' },
+          ...(t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }),
+        },
+        timeoutMs: this.timeoutMs,
+        unreachable: (e) => this.unreachable(e),
+        refused: (status, message) =>
+          new DriverError(
+            status === 404 ? 'UNIT_NOT_FOUND' : status < 500 ? 'INVALID' : 'SERVER',
+            `the fleet API at ${this.endpoint} could not give the ${request.kind} of unit ${name}: ${message}`,
+          ),
+      },
+      sink,
+    );
   }
 
   close(): Promise<void> {

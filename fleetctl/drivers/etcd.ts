@@ -18,6 +18,13 @@ import {
   type WhyInfo,
 } from '../driver.js';
 import { isGlobalOptions, optionsOfBody } from '../unit-text.js';
+import {
+  remoteTarget,
+  streamUnitOutput,
+  unitOutputPath,
+  type UnitOutputRequest,
+  type UnitOutputResult,
+} from '../unit-output.js';
 
 export class EtcdDriver implements Driver {
   readonly kind = 'etcd' as const;
@@ -26,6 +33,7 @@ export class EtcdDriver implements Driver {
     readonly endpoint: string,
     private readonly client: Etcd3,
     private readonly registry: Registry,
+    private readonly opts: DriverOptions,
   ) {}
 
   static open(opts: DriverOptions): EtcdDriver {
@@ -38,20 +46,28 @@ export class EtcdDriver implements Driver {
     }
     const servers = parsed.value;
     const https = servers.some((s) => s.startsWith('https:'));
-    if ((opts.caFile || opts.certFile || opts.keyFile) && !https) {
+    // --etcd-cafile & co. are etcd's alone; fleet's --ca-file & co. serve etcd when its URLs are
+    // https://, and always serve the fleetd APIs that status and journal reach.
+    const ownEtcdTls = Boolean(opts.etcdCaFile || opts.etcdCertFile || opts.etcdKeyFile);
+    const etcdTls = ownEtcdTls
+      ? { ca: opts.etcdCaFile, cert: opts.etcdCertFile, key: opts.etcdKeyFile }
+      : https
+        ? { ca: opts.caFile, cert: opts.certFile, key: opts.keyFile }
+        : {};
+    if (ownEtcdTls && !https) {
       throw new DriverError(
         'USAGE',
-        `--ca-file/--cert-file/--key-file are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop the TLS flags`,
+        `--etcd-cafile/--etcd-certfile/--etcd-keyfile are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop those flags`,
       );
     }
-    if (Boolean(opts.certFile) !== Boolean(opts.keyFile)) {
+    if (Boolean(opts.certFile) !== Boolean(opts.keyFile) || Boolean(etcdTls.cert) !== Boolean(etcdTls.key)) {
       throw new DriverError('USAGE', '--cert-file and --key-file go together; give both or neither');
     }
     const cfg = {
       etcdServers: servers,
-      etcdCaFile: opts.caFile || undefined,
-      etcdCertFile: opts.certFile || undefined,
-      etcdKeyFile: opts.keyFile || undefined,
+      etcdCaFile: etcdTls.ca || undefined,
+      etcdCertFile: etcdTls.cert || undefined,
+      etcdKeyFile: etcdTls.key || undefined,
       etcdRequestTimeoutMs: opts.requestTimeoutMs,
       etcdKeyPrefix: opts.etcdKeyPrefix,
     };
@@ -76,7 +92,7 @@ export class EtcdDriver implements Driver {
       client.close();
       throw e;
     }
-    return new EtcdDriver(servers.join(','), client, registry);
+    return new EtcdDriver(servers.join(','), client, registry, opts);
   }
 
   private async call<T>(f: () => Promise<T>): Promise<T> {
@@ -205,6 +221,46 @@ export class EtcdDriver implements Driver {
     }
   }
 
+  /**
+   * Straight to the fleetd of the unit's machine, at the API endpoint its machine record
+   * advertises, with fleet's TLS flags (--ca-file, --cert-file, --key-file) as the client identity.
+   */
+  async unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult> {
+    const u = await this.getUnit(name);
+    if (!u) {
+      throw new DriverError(
+        'UNIT_NOT_FOUND',
+        `unit ${name} is not in the cluster; check the name with fleetctl list-unit-files`,
+      );
+    }
+    const machineId = pickOutputMachine(u);
+    const machines = await this.call(() => this.registry.listMachines());
+    const m = machines.items.find((x) => x.id === machineId)?.record;
+    if (!m) {
+      throw new DriverError(
+        'MACHINE_NOT_FOUND',
+        `unit ${name} is scheduled on machine ${machineId}, which is not in the cluster now (its agent is gone); wait for the engine to move the unit`,
+      );
+    }
+    const where = `machine ${machineId}${m.publicIp ? ` (${m.publicIp})` : ''}`;
+    if (!m.apiEndpoint) {
+      throw new DriverError(
+        'CONFIG',
+        `unit ${name} runs on ${where}, whose fleetd advertises no API endpoint; set api_tcp_address and api_tls_* in its fleet.conf, or run fleetctl ${request.kind} on that machine`,
+      );
+    }
+    const t = remoteTarget(m.apiEndpoint, this.opts, {
+      unit: name,
+      where,
+      path: unitOutputPath(name, request, { machineID: machineId }),
+    });
+    return streamUnitOutput(await t, sink);
+  }
+
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
@@ -238,6 +294,23 @@ export function whyOf(u: UnitInfo): WhyInfo {
       "not placed: the engine has recorded no reason (it may not have run yet, or no engine is leading); check fleetctl list-machines (metadata, draining) against the unit's [X-Fleet] options",
     ],
   };
+}
+
+/** The one machine to ask for a unit's output; a DriverError when there is none or several. Pure. */
+export function pickOutputMachine(u: UnitInfo): string {
+  if (u.machineIds.length === 0) {
+    throw new DriverError(
+      'INVALID',
+      `unit ${u.name} is not scheduled on any machine; start or load it first (fleetctl why ${u.name} says why it is not placed)`,
+    );
+  }
+  if (u.machineIds.length > 1) {
+    throw new DriverError(
+      'INVALID',
+      `unit ${u.name} is global and runs on ${u.machineIds.length} machines (${u.machineIds.join(', ')}); check it on one of them with systemctl status`,
+    );
+  }
+  return u.machineIds[0]!;
 }
 
 function byName(a: { name: string }, b: { name: string }): number {

@@ -210,9 +210,20 @@ export function unitTextOf(unit: string, options: readonly ApiUnitOption[]): str
 /** What a PUT does, decided from the request and the unit as stored (undefined: none). */
 export type PutDecision =
   | { kind: 'create'; name: string; body: string; desiredState: DesiredState }
-  | { kind: 'set-state'; name: string; desiredState: DesiredState };
+  | { kind: 'set-state'; name: string; desiredState: DesiredState }
+  /** fleet-ts extension (PUT ...?replace=true): a new file for an existing unit. */
+  | { kind: 'replace'; name: string; body: string; desiredState: DesiredState | undefined };
 
-export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined): PutDecision {
+/**
+ * What a PUT does. fleet's API only creates a unit or changes its desired state; with
+ * `replace` (the fleet-ts extension `?replace=true`, docs/api.md) options that differ from the
+ * existing unit's replace its file, keeping its desired state unless one is given.
+ */
+export function decidePut(
+  req: PutUnitRequest,
+  existing: UnitRecord | undefined,
+  replace = false,
+): PutDecision {
   const { name } = req;
   const refuseTemplate = (state: DesiredState) => {
     if (isTemplate(name) && state !== 'inactive') {
@@ -240,11 +251,19 @@ export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined)
     return { kind: 'create', name, body, desiredState };
   }
   if (req.options.length > 0) {
-    const loaded = loadUnit(name, unitTextOf(name, req.options));
+    const body = unitTextOf(name, req.options);
+    const loaded = loadUnit(name, body);
+    if (loaded.hash !== existing.hash && replace) {
+      if (!loaded.valid) {
+        throw new ApiError(400, `unit ${name} is refused: ${loaded.errors.map((e) => e.message).join('; ')}`);
+      }
+      if (req.desiredState !== undefined) refuseTemplate(req.desiredState);
+      return { kind: 'replace', name, body, desiredState: req.desiredState };
+    }
     if (loaded.hash !== existing.hash) {
       throw new ApiError(
         409,
-        `unit ${name} already exists with different options; destroy it first to change its file (or send only desiredState)`,
+        `unit ${name} already exists with different options; destroy it first to change its file, send only desiredState, or PUT with ?replace=true`,
       );
     }
   }

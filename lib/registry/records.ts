@@ -44,6 +44,11 @@ export interface MachineRecord {
   /** A draining machine gets no new units. */
   draining: boolean;
   startedAt?: string;
+  /**
+   * Where this machine's fleetd serves its API over TCP ("https://10.0.0.2:49153"), when it has a
+   * TCP listener: fleetctl status/journal reach the unit's machine there (lib/api-endpoint.ts).
+   */
+  apiEndpoint?: string;
 }
 
 /** What systemd says about a unit on one machine. */
@@ -247,6 +252,8 @@ export function decodeMachine(machineId: string, raw: string): Decoded<MachineRe
     };
     const startedAt = time(o, 'startedAt');
     if (startedAt !== undefined) rec.startedAt = startedAt;
+    const apiEndpoint = str(o, 'apiEndpoint', { optional: true });
+    if (apiEndpoint) rec.apiEndpoint = apiEndpoint;
     return rec;
   });
 }
@@ -329,6 +336,7 @@ export function encodeMachine(r: MachineRecord): string {
     version: r.version,
     draining: r.draining,
     startedAt: r.startedAt,
+    apiEndpoint: r.apiEndpoint,
   });
 }
 
