@@ -6,6 +6,7 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { DriverError, type DriverOptions } from './driver.js';
+import { tlsProblem } from './tls-words.js';
 
 export type UnitOutputRequest = { kind: 'status' } | { kind: 'journal'; lines: number; follow: boolean };
 
@@ -97,10 +98,10 @@ export function whyUnreachable(e: Error, timeoutMs: number): string {
   if (code === 'EACCES') return 'permission denied (run as a user allowed to use the socket)';
   if (code === 'ENOTFOUND') return 'unknown host';
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT') return 'host unreachable';
+  const tls = tlsProblem(e);
+  if (tls !== undefined) return tls;
   if (code === 'ECONNRESET' || code === 'EPIPE')
     return 'the connection was closed (a TLS server that wants a client certificate does this)';
-  if (code !== undefined && /CERT|SSL|TLS|SELF_SIGNED|ERR_OSSL/.test(code)) return `TLS: ${e.message}`;
-  if (/alert|certificate|handshake/i.test(e.message)) return `TLS: ${e.message}`;
   return e.message;
 }
 
@@ -146,7 +147,7 @@ export async function remoteTarget(
   const hint = https
     ? tls.cert
       ? 'check that --ca-file is the cluster CA and that it signed --cert-file'
-      : 'pass --ca-file, --cert-file and --key-file (FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE) of a client certificate signed by the cluster CA'
+      : 'fleetctl needs --ca-file, --cert-file and --key-file (FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE) for it'
     : 'check that fleetd runs there';
   return {
     request: (o, cb) => mod.request(o, cb),
@@ -159,12 +160,14 @@ export async function remoteTarget(
       ...tls,
     },
     timeoutMs: opts.requestTimeoutMs,
-    unreachable: (e) =>
-      new DriverError(
+    unreachable: (e) => {
+      const tlsWhy = tlsProblem(e);
+      return new DriverError(
         'UNREACHABLE',
-        `cannot reach ${what}: ${whyUnreachable(e, opts.requestTimeoutMs)}; ${hint}`,
+        `cannot reach ${what}: ${tlsWhy ?? `${whyUnreachable(e, opts.requestTimeoutMs)}; ${hint}`}`,
         { cause: e },
-      ),
+      );
+    },
     refused: (status, message) =>
       new DriverError(status === 404 ? 'UNIT_NOT_FOUND' : 'SERVER', `${what} refused: ${message}`),
   };

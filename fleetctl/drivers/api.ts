@@ -32,6 +32,7 @@ import {
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
+import { tlsProblem } from '../tls-words.js';
 import type { UnitOutputRequest, UnitOutputResult } from '../unit-output.js';
 // units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
 // list-units and list-machines do not pay for it.
@@ -269,6 +270,12 @@ export class ApiDriver implements Driver {
   }
 
   private unreachable(e: Error): DriverError {
+    const tls = tlsProblem(e);
+    if (tls !== undefined) {
+      return new DriverError('UNREACHABLE', `cannot use the fleet API at ${this.endpoint}: ${tls}`, {
+        cause: e,
+      });
+    }
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'FLEETCTL_TIMEOUT'
