@@ -53,7 +53,9 @@ export function streamUnitOutput(t: StreamTarget, sink: (chunk: Buffer) => void)
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (e) => reject(t.unreachable(e)));
-        res.on('end', () => reject(t.refused(status, errorMessageOf(Buffer.concat(chunks).toString('utf8')))));
+        res.on('end', () =>
+          reject(t.refused(status, errorMessageOf(Buffer.concat(chunks).toString('utf8')))),
+        );
         return;
       }
       const header = (k: string) => {

@@ -38,7 +38,10 @@ export function peerUrl(machineId: string, endpoint: string | undefined, path: s
   try {
     url = new URL(path, endpoint);
   } catch {
-    throw new ApiError(502, `machine ${machineId} advertises an unusable API endpoint ${JSON.stringify(endpoint)}`);
+    throw new ApiError(
+      502,
+      `machine ${machineId} advertises an unusable API endpoint ${JSON.stringify(endpoint)}`,
+    );
   }
   if (url.protocol !== 'https:') {
     throw new ApiError(
@@ -93,7 +96,9 @@ export function forward(
       },
     );
     up.setTimeout(access.timeoutMs, () =>
-      up.destroy(Object.assign(new Error(`no answer within ${access.timeoutMs / 1000} s`), { code: 'TIMEOUT' })),
+      up.destroy(
+        Object.assign(new Error(`no answer within ${access.timeoutMs / 1000} s`), { code: 'TIMEOUT' }),
+      ),
     );
     // Our client went away: end the request to the peer (its fleetd then stops journalctl).
     res.on('close', () => up.destroy());

@@ -159,7 +159,11 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
   });
 
   const apiArgs = () => [`--endpoint=unix://${frontSock}`];
-  const tlsArgs = () => [`--ca-file=${tls.ca}`, `--cert-file=${tls.clientCert}`, `--key-file=${tls.clientKey}`];
+  const tlsArgs = () => [
+    `--ca-file=${tls.ca}`,
+    `--cert-file=${tls.clientCert}`,
+    `--key-file=${tls.clientKey}`,
+  ];
   const etcdDriver = () => [...etcdArgs(etcd.endpoint, etcd.prefix), ...tlsArgs()];
 
   for (const kind of ['api', 'etcd'] as const) {
@@ -183,9 +187,13 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
     });
 
     it(`--driver=${kind}: journal -f streams until fleetctl ends, then the journal process on M2 ends`, async () => {
-      const child = spawn(process.execPath, [resolve('bin/fleetctl.js'), ...args(), 'journal', '-f', 'hello'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [resolve('bin/fleetctl.js'), ...args(), 'journal', '-f', 'hello'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       try {
@@ -212,7 +220,9 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
     it(`--driver=${kind}: a unit that is not placed: one sentence naming it, exit 1`, async () => {
       const r = await run([...args(), 'status', 'idle.service']);
       expect(r.status).to.equal(1);
-      expect(r.stderr).to.contain('unit idle.service is not scheduled on any machine; start or load it first');
+      expect(r.stderr).to.contain(
+        'unit idle.service is not scheduled on any machine; start or load it first',
+      );
       expect(r.stderr.trim().split('\n')).to.have.length(1);
       const none = await run([...args(), 'journal', 'nope.service']);
       expect(none.status).to.equal(1);
@@ -271,7 +281,9 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
     try {
       const r = await get(sock, undefined, '/fleet/v1/units/hello.service/status');
       expect(r.status).to.equal(502);
-      expect(r.body).to.contain(`unit hello.service runs on machine ${M2}, and this fleetd cannot forward to it`);
+      expect(r.body).to.contain(
+        `unit hello.service runs on machine ${M2}, and this fleetd cannot forward to it`,
+      );
     } finally {
       s.closeAllConnections();
       await new Promise<void>((ok) => s.close(() => ok()));
