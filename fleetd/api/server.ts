@@ -19,7 +19,7 @@ import { VERSION } from '../version.js';
 import { discoveryDocument } from './discovery.js';
 import { FreshView } from './fresh-view.js';
 import { ApiError, errorBody, mapError } from './errors.js';
-import { pageOf, pageTokenFrom, type PageToken } from './paging.js';
+import { pageOf, pageSizeFrom, pageTokenFrom, type PageToken } from './paging.js';
 import { forward, peerUrl, type PeerAccess } from './peer.js';
 import {
   applyMachineChanges,
@@ -202,8 +202,10 @@ export function createApi(opts: ApiOptions): Api {
     ctx.res.end(text);
   };
 
-  const token = (ctx: Ctx): PageToken =>
-    pageTokenFrom(ctx.url.searchParams.getAll('nextPageToken'), tokenLimit) ?? { limit: tokenLimit, page: 1 };
+  const token = (ctx: Ctx): PageToken => {
+    const limit = pageSizeFrom(ctx.url.searchParams.getAll('pageSize')) ?? tokenLimit;
+    return pageTokenFrom(ctx.url.searchParams.getAll('nextPageToken'), limit) ?? { limit, page: 1 };
+  };
 
   const requireJson = (ctx: Ctx) => {
     const ct = ctx.req.headers['content-type'];
