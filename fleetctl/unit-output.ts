@@ -3,7 +3,8 @@
  * whose body is streamed to the caller as it arrives, for both drivers. The request timeout covers
  * the wait for the answer to start; a followed journal then streams for as long as it runs.
  */
-import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { RequestOptions } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { DriverError, type DriverOptions } from './driver.js';
 import { tlsProblem } from './tls-words.js';
