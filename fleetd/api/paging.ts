@@ -48,7 +48,10 @@ export function pageSizeFrom(values: readonly string[]): number | undefined {
   if (values.length === 0) return undefined;
   const v = values[values.length - 1]!;
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_PAGE_SIZE) {
-    throw new ApiError(400, `pageSize=${JSON.stringify(v)} must be a number of items from 1 to ${MAX_PAGE_SIZE}`);
+    throw new ApiError(
+      400,
+      `pageSize=${JSON.stringify(v)} must be a number of items from 1 to ${MAX_PAGE_SIZE}`,
+    );
   }
   return Number(v);
 }

@@ -81,8 +81,9 @@ describe('fleetd status/journal decisions (pure)', () => {
 
   it('the advertised endpoint: the TCP listener, https with TLS, the public IP for a wildcard host', () => {
     const tcp = (host: string, port = 49153) => ({ host, port });
-    expect(advertisedApiEndpoint({ apiTcpAddress: undefined, apiTlsCertFile: '/c', publicIp: '10.0.0.2' })).to
-      .be.undefined;
+    expect(
+      advertisedApiEndpoint({ apiTcpAddress: undefined, apiTlsCertFile: '/c', publicIp: '10.0.0.2' }),
+    ).to.equal(undefined);
     expect(
       advertisedApiEndpoint({ apiTcpAddress: tcp('10.0.0.2'), apiTlsCertFile: '/c', publicIp: undefined }),
     ).to.equal('https://10.0.0.2:49153');
@@ -91,7 +92,7 @@ describe('fleetd status/journal decisions (pure)', () => {
     ).to.equal('http://10.0.0.3:49153');
     expect(
       advertisedApiEndpoint({ apiTcpAddress: tcp('0.0.0.0'), apiTlsCertFile: '/c', publicIp: undefined }),
-    ).to.be.undefined;
+    ).to.equal(undefined);
     expect(
       advertisedApiEndpoint({ apiTcpAddress: tcp('::1', 1), apiTlsCertFile: '/c', publicIp: undefined }),
     ).to.equal('https://[::1]:1');
