@@ -29,6 +29,11 @@ export const journalCommand: CommandModule<object, Args> = {
         throw new UsageError(`--lines must be a whole number of lines, 0 or more, not ${String(lines)}`);
       }
       const name = unitNameArg(String(argv.unit));
+      // `fleetctl journal -f UNIT | head`: the reader went away; end quietly, as journalctl does.
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') throw e;
+        process.exit(ExitCode.Ok);
+      });
       await driver.unitOutput(name, { kind: 'journal', lines, follow: argv.follow }, (c) =>
         out.stdout(c.toString('utf8')),
       );

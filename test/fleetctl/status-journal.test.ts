@@ -238,6 +238,31 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
     });
   }
 
+  it('journal -f | head: when the reader goes away, fleetctl exits 0 and the journal process ends', async () => {
+    const child = spawn(
+      process.execPath,
+      [resolve('bin/fleetctl.js'), ...apiArgs(), 'journal', '-f', 'hello'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((ok) => child.on('close', (code) => ok(code)));
+    try {
+      await until(() => out.includes('tick'), 'a followed line');
+      const journal = ran.find((x) => x.argv.includes('--follow'))!;
+      child.stdout.destroy(); // as `| head` does once it has its lines
+      expect(await exited).to.equal(0);
+      expect(err).to.equal('');
+      await until(() => !alive(journal.child.pid), `journalctl stand-in PID ${journal.child.pid} to end`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
   it('--driver=etcd without a client certificate: says which flags, names unit and machine, exit 1', async () => {
     const r = await run([...etcdArgs(etcd.endpoint, etcd.prefix), `--ca-file=${tls.ca}`, 'status', 'hello']);
     expect(r.status).to.equal(1);
