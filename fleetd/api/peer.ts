@@ -26,12 +26,15 @@ export interface PeerAccess {
 
 const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
-/** https://host:port + path. Throws ApiError 502 naming the machine when the endpoint is unusable. */
-export function peerUrl(machineId: string, endpoint: string | undefined, path: string): URL {
+/**
+ * https://host:port + path. Throws ApiError 502 naming the unit and machine when the endpoint is
+ * unusable.
+ */
+export function peerUrl(unit: string, machineId: string, endpoint: string | undefined, path: string): URL {
   if (!endpoint) {
     throw new ApiError(
       502,
-      `machine ${machineId} advertises no API endpoint (its fleetd has no api_tcp_address); configure api_tcp_address and api_tls_* there`,
+      `unit ${unit} runs on machine ${machineId}, which advertises no API endpoint (its fleetd has no api_tcp_address); configure api_tcp_address and api_tls_* there`,
     );
   }
   let url: URL;
@@ -40,13 +43,13 @@ export function peerUrl(machineId: string, endpoint: string | undefined, path: s
   } catch {
     throw new ApiError(
       502,
-      `machine ${machineId} advertises an unusable API endpoint ${JSON.stringify(endpoint)}`,
+      `unit ${unit} runs on machine ${machineId}, which advertises an unusable API endpoint ${JSON.stringify(endpoint)}`,
     );
   }
   if (url.protocol !== 'https:') {
     throw new ApiError(
       502,
-      `machine ${machineId} serves its API over plain ${endpoint}, without TLS; unit status and journal are forwarded over mutual TLS only (set api_tls_certfile, api_tls_keyfile and api_tls_cafile there)`,
+      `unit ${unit} runs on machine ${machineId}, which serves its API over plain ${endpoint}, without TLS; unit status and journal are forwarded over mutual TLS only (set api_tls_certfile, api_tls_keyfile and api_tls_cafile there)`,
     );
   }
   return url;
@@ -55,6 +58,7 @@ export function peerUrl(machineId: string, endpoint: string | undefined, path: s
 export function forward(
   req: IncomingMessage,
   res: ServerResponse,
+  unit: string,
   machineId: string,
   url: URL,
   access: PeerAccess,
@@ -64,7 +68,7 @@ export function forward(
   if (!tls) {
     throw new ApiError(
       502,
-      `unit output lives on machine ${machineId}, and this fleetd has no client certificate to reach it; set api_tls_certfile, api_tls_keyfile and api_tls_cafile here, or ask ${url.origin} directly`,
+      `unit ${unit} runs on machine ${machineId}, and this fleetd has no client certificate to reach it; set api_tls_certfile, api_tls_keyfile and api_tls_cafile here, or ask ${url.origin} directly`,
     );
   }
   return new Promise<void>((resolve, reject) => {
@@ -111,7 +115,7 @@ export function forward(
       reject(
         new ApiError(
           502,
-          `cannot reach the fleetd of machine ${machineId} at ${url.origin}: ${errorMessage(e)}; check that it runs and that its certificate and ours are signed by the same CA (api_tls_cafile)`,
+          `cannot reach the fleetd of machine ${machineId} at ${url.origin} for unit ${unit}: ${errorMessage(e)}; check that it runs and that its certificate and ours are signed by the same CA (api_tls_cafile)`,
         ),
       );
     });

@@ -539,6 +539,7 @@ export function createApi(opts: ApiOptions): Api {
     const query = new URLSearchParams(ctx.url.searchParams);
     query.set('machineID', id);
     const url = peerUrl(
+      name,
       id,
       machine.record.apiEndpoint,
       `/fleet/v1/units/${encodeURIComponent(name)}/${kind}?${query.toString()}`,
@@ -550,7 +551,7 @@ export function createApi(opts: ApiOptions): Api {
       );
     }
     log?.debug('forwarding unit output', { unit: name, kind, machine: id, to: url.origin });
-    await forward(ctx.req, ctx.res, id, url, opts.peers, opts.machineId);
+    await forward(ctx.req, ctx.res, name, id, url, opts.peers, opts.machineId);
   };
 
   // ---------------------------------------------------------------- routing

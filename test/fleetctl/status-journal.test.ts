@@ -15,6 +15,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { PeerAccess } from '../../fleetd/api/peer.js';
 import { createApi, type Api } from '../../fleetd/api/server.js';
 import { openListeners, type Listeners } from '../../fleetd/listeners.js';
 import { makeLabTls, type LabTls } from '../../lab/certs.js';
@@ -299,20 +300,51 @@ describe('fleetctl status and journal (subprocess; real etcd; fleetd API forward
     expect(missing.status).to.equal(404);
     expect(ran).to.have.length(0);
 
-    const lone = createApi({ registry: new Registry(etcd.client, { prefix: etcd.prefix }), machineId: M1 });
-    const s = createServer(lone.handle);
-    const sock = join(dir, `lone-${process.pid}.sock`);
-    await new Promise<void>((ok) => s.listen(sock, ok));
+    // A fleetd that cannot forward: without peer access, without TLS files, with another CA's.
+    const otherDir = mkdtempSync(join(tmpdir(), 'fleetctl-status-ca2-'));
     try {
-      const r = await get(sock, undefined, '/fleet/v1/units/hello.service/status');
-      expect(r.status).to.equal(502);
-      expect(r.body).to.contain(
-        `unit hello.service runs on machine ${M2}, and this fleetd cannot forward to it`,
-      );
+      const other = await makeLabTls(otherDir, 'other', [{ name: 'stranger', ip: '127.0.0.1' }]);
+      const cases: [PeerAccess | undefined, string][] = [
+        [undefined, `unit hello.service runs on machine ${M2}, and this fleetd cannot forward to it`],
+        [
+          { tls: undefined, timeoutMs: 5000 },
+          `unit hello.service runs on machine ${M2}, and this fleetd has no client certificate to reach it`,
+        ],
+        [
+          {
+            tls: {
+              cert: readFileSync(join(other.dir, 'stranger.pem')),
+              key: readFileSync(join(other.dir, 'stranger-key.pem')),
+              ca: readFileSync(tls.ca),
+            },
+            timeoutMs: 5000,
+          },
+          `cannot reach the fleetd of machine ${M2} at https://127.0.0.1:`,
+        ],
+      ];
+      for (const [peers, message] of cases) {
+        const lone = createApi({
+          registry: new Registry(etcd.client, { prefix: etcd.prefix }),
+          machineId: M1,
+          ...(peers ? { peers } : {}),
+        });
+        const s = createServer(lone.handle);
+        const sock = join(dir, `lone-${process.pid}.sock`);
+        await new Promise<void>((ok) => s.listen(sock, ok));
+        try {
+          const r = await get(sock, undefined, '/fleet/v1/units/hello.service/status');
+          expect(r.status, message).to.equal(502);
+          expect(r.body).to.contain(message);
+          expect(r.body).to.contain('hello.service');
+        } finally {
+          s.closeAllConnections();
+          await new Promise<void>((ok) => s.close(() => ok()));
+          await lone.close();
+        }
+      }
+      expect(ran).to.have.length(0);
     } finally {
-      s.closeAllConnections();
-      await new Promise<void>((ok) => s.close(() => ok()));
-      await lone.close();
+      rmSync(otherDir, { recursive: true, force: true });
     }
   });
 });
