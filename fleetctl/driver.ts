@@ -37,6 +37,16 @@ export interface UnitInfo {
   machineIds: string[];
   /** [X-Fleet] Global=true: placed on every fitting machine; commands never block on it (as fleet). */
   global: boolean;
+  /** Who submitted it ("fleetctl", "api", a directory's source id...); undefined when nobody said. */
+  source?: string | undefined;
+}
+
+/** A unit to create with its desired state and source (fleetctl apply). */
+export interface NewUnitInfo {
+  name: string;
+  body: string;
+  desiredState: DesiredState;
+  source: string;
 }
 
 /** What systemd on one machine says about one unit (written by that machine's agent). */
@@ -76,8 +86,16 @@ export interface Driver {
   getUnit(name: string): Promise<UnitInfo | undefined>;
   /** Create-only: throws DriverError UNIT_EXISTS if a unit of that name exists. */
   createUnit(name: string, body: string): Promise<void>;
-  /** Replaces the file of an existing unit, keeping its desired state. */
-  replaceUnit(name: string, body: string): Promise<void>;
+  /**
+   * Create-only for many units at once (batched where the driver can): units that exist are
+   * returned in `existing`, untouched.
+   */
+  submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }>;
+  /**
+   * Replaces the file of an existing unit, keeping its desired state (and its source), unless
+   * `opts` sets them.
+   */
+  replaceUnit(name: string, body: string, opts?: { desiredState?: DesiredState; source?: string }): Promise<void>;
   setDesiredState(name: string, state: DesiredState): Promise<void>;
   /** Throws DriverError UNIT_NOT_FOUND when absent. */
   destroyUnit(name: string): Promise<void>;

@@ -27,6 +27,7 @@ import {
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitOptionRecord,
   type UnitStateInfo,
@@ -41,6 +42,8 @@ const loadUnitText = async (): Promise<UnitText> => (unitText ??= await import('
 export const API_BASE = '/fleet/v1/';
 /** Up to this many units, a blocking command polls each one instead of listing the cluster. */
 const SNAPSHOT_ONE_BY_ONE = 16;
+/** Create-only PUTs in flight at once (fleetctl apply of many files). */
+const SUBMIT_CONCURRENCY = 16;
 /** At most this many pages are followed (a loop guard against a server repeating its token). */
 const MAX_PAGES = 100000;
 
@@ -100,6 +103,7 @@ interface WireUnit {
   desiredState?: unknown;
   currentState?: unknown;
   machineID?: unknown;
+  source?: unknown;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -137,6 +141,7 @@ export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitIn
     machineId: machineId || undefined,
     machineIds: machineId ? [machineId] : [],
     global: text.isGlobalOptions(options),
+    source: typeof w.source === 'string' ? w.source : undefined,
   };
 }
 
@@ -165,9 +170,13 @@ export function unitToWire(
   name: string,
   desiredState: DesiredState,
   options?: UnitOptionRecord[],
+  extra: { source?: string; replace?: boolean } = {},
 ): Record<string, unknown> {
   const u: Record<string, unknown> = { name, desiredState };
   if (options !== undefined) u.options = options;
+  // Beyond fleet's schema (fleetd reads them; fleet ignores unknown fields).
+  if (extra.source !== undefined) u.source = extra.source;
+  if (extra.replace) u.replace = true;
   return u;
 }
 
@@ -374,13 +383,47 @@ export class ApiDriver implements Driver {
       throw this.fail(res, `submit unit ${name}`);
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    // One create-only PUT per unit (fleet's API has no batch), several in flight.
+    const created: string[] = [];
+    const existing: string[] = [];
+    const text = await loadUnitText();
+    let next = 0;
+    const worker = async () => {
+      while (next < units.length) {
+        const u = units[next++]!;
+        if (await this.getUnit(u.name)) {
+          existing.push(u.name);
+          continue;
+        }
+        const res = await this.request(
+          'PUT',
+          `units/${encodeURIComponent(u.name)}`,
+          unitToWire(u.name, u.desiredState, text.optionsOfBody(u.body), { source: u.source }),
+        );
+        if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+          throw this.fail(res, `submit unit ${u.name}`);
+        created.push(u.name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SUBMIT_CONCURRENCY, units.length) }, worker));
+    return { created, existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
     const cur = await this.getUnit(name);
     if (!cur) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist; submit it first`);
     const res = await this.request(
       'PUT',
       `units/${encodeURIComponent(name)}`,
-      unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
+      unitToWire(name, opts.desiredState ?? cur.desiredState, (await loadUnitText()).optionsOfBody(body), {
+        replace: true,
+        ...(opts.source !== undefined ? { source: opts.source } : {}),
+      }),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
       throw this.fail(res, `replace unit ${name}`);

@@ -13,6 +13,7 @@ import {
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitStateInfo,
   type WhyInfo,
@@ -124,8 +125,24 @@ export class EtcdDriver implements Driver {
     await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
-    await this.call(() => this.registry.replaceUnit({ name, body, source: 'fleetctl' }));
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    const r = await this.call(() => this.registry.submitUnits(units));
+    return { created: r.created, existing: r.existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
+    await this.call(() =>
+      this.registry.replaceUnit({
+        name,
+        body,
+        source: opts.source ?? 'fleetctl',
+        ...(opts.desiredState ? { desiredState: opts.desiredState } : {}),
+      }),
+    )
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
@@ -268,6 +285,7 @@ function toUnitInfo(u: Stored<UnitRecord>, assigned: AssignmentRecord[]): UnitIn
     currentState: assigned[0]?.desiredState ?? 'inactive',
     machineId: assigned[0]?.machineId,
     machineIds: assigned.map((a) => a.machineId),
+    source: r.source,
   };
 }
 

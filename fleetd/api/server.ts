@@ -267,8 +267,24 @@ export function createApi(opts: ApiOptions): Api {
         send(ctx, 204, undefined);
         return;
       }
+      if (d.kind === 'replace') {
+        await reg.replaceUnit({
+          name: d.name,
+          body: d.body,
+          ...(d.desiredState ? { desiredState: d.desiredState } : {}),
+          ...(req.source ? { source: req.source } : {}),
+        });
+        log?.info('unit file replaced', { unit: d.name });
+        send(ctx, 204, undefined);
+        return;
+      }
       try {
-        await reg.submitUnit({ name: d.name, body: d.body, desiredState: d.desiredState, source: 'api' });
+        await reg.submitUnit({
+          name: d.name,
+          body: d.body,
+          desiredState: d.desiredState,
+          source: req.source ?? 'api',
+        });
       } catch (e) {
         // Another request created it between our read and our write: decide again on what it wrote.
         if (e instanceof UnitExistsError && attempt === 0) continue;

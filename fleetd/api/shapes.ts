@@ -35,6 +35,8 @@ export interface ApiUnit {
   desiredState: DesiredState;
   currentState?: DesiredState;
   machineID?: string;
+  /** Beyond fleet: who submitted the unit ("api", "fleetctl", a directory's source id). */
+  source?: string;
 }
 
 export interface ApiUnitState {
@@ -76,6 +78,7 @@ export function unitToApi(
   const out: ApiUnit = { name: rec.name, options, desiredState: rec.desiredState };
   out.currentState = assignments[0]?.desiredState ?? 'inactive';
   if (assignments.length === 1) out.machineID = assignments[0]!.machineId;
+  if (rec.source !== undefined) out.source = rec.source;
   return out;
 }
 
@@ -125,6 +128,10 @@ export interface PutUnitRequest {
   name: string;
   options: ApiUnitOption[];
   desiredState: DesiredState | undefined;
+  /** Beyond fleet: the source to record on a created or replaced unit (default "api"). */
+  source?: string;
+  /** Beyond fleet: `"replace": true` with options swaps the file of an existing unit. */
+  replace?: boolean;
 }
 
 /** The body of PUT /units/{name}, checked as fleet does, plus types and desired-state values. */
@@ -172,7 +179,22 @@ export function parsePutUnit(urlName: string, raw: string): PutUnitRequest {
       options.push({ section, name: oname, value });
     });
   }
-  return { name, options, desiredState };
+  const out: PutUnitRequest = { name, options, desiredState };
+  const source = field(j, 'source');
+  if (source !== undefined && source !== null) {
+    if (typeof source !== 'string' || source === '') {
+      throw new ApiError(400, `unable to decode body: "source" of unit ${name} must be a non-empty string`);
+    }
+    out.source = source;
+  }
+  const replace = field(j, 'replace');
+  if (replace !== undefined && replace !== null) {
+    if (typeof replace !== 'boolean') {
+      throw new ApiError(400, `unable to decode body: "replace" of unit ${name} must be true or false`);
+    }
+    if (replace) out.replace = true;
+  }
+  return out;
 }
 
 /**
@@ -210,7 +232,9 @@ export function unitTextOf(unit: string, options: readonly ApiUnitOption[]): str
 /** What a PUT does, decided from the request and the unit as stored (undefined: none). */
 export type PutDecision =
   | { kind: 'create'; name: string; body: string; desiredState: DesiredState }
-  | { kind: 'set-state'; name: string; desiredState: DesiredState };
+  | { kind: 'set-state'; name: string; desiredState: DesiredState }
+  /** Beyond fleet ("replace": true): a new file for an existing unit. */
+  | { kind: 'replace'; name: string; body: string; desiredState: DesiredState | undefined };
 
 export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined): PutDecision {
   const { name } = req;
@@ -240,7 +264,15 @@ export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined)
     return { kind: 'create', name, body, desiredState };
   }
   if (req.options.length > 0) {
-    const loaded = loadUnit(name, unitTextOf(name, req.options));
+    const body = unitTextOf(name, req.options);
+    const loaded = loadUnit(name, body);
+    if (loaded.hash !== existing.hash && req.replace) {
+      if (!loaded.valid) {
+        throw new ApiError(400, `unit ${name} is refused: ${loaded.errors.map((e) => e.message).join('; ')}`);
+      }
+      if (req.desiredState !== undefined) refuseTemplate(req.desiredState);
+      return { kind: 'replace', name, body, desiredState: req.desiredState };
+    }
     if (loaded.hash !== existing.hash) {
       throw new ApiError(
         409,
