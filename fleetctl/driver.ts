@@ -95,7 +95,11 @@ export interface Driver {
    * Replaces the file of an existing unit, keeping its desired state (and its source), unless
    * `opts` sets them.
    */
-  replaceUnit(name: string, body: string, opts?: { desiredState?: DesiredState; source?: string }): Promise<void>;
+  replaceUnit(
+    name: string,
+    body: string,
+    opts?: { desiredState?: DesiredState; source?: string },
+  ): Promise<void>;
   setDesiredState(name: string, state: DesiredState): Promise<void>;
   /** Throws DriverError UNIT_NOT_FOUND when absent. */
   destroyUnit(name: string): Promise<void>;

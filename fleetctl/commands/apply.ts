@@ -35,9 +35,8 @@ export const applyCommand: CommandModule<object, Args> = {
   handler: (argv) =>
     withDriver(argv, async (driver, out) => {
       // Loaded here: the command registry stays cheap for --help and the fast path.
-      const { applyFiles, fleetctlSource, keepApplied, readSourceDirectory } = await import(
-        '../../lib/apply/index.js'
-      );
+      const { applyFiles, fleetctlSource, keepApplied, readSourceDirectory } =
+        await import('../../lib/apply/index.js');
       const { DriverApplyTarget } = await import('../apply/driver-target.js');
       const dir = resolve(argv.dir);
       const source = fleetctlSource(hostname(), dir);

@@ -142,7 +142,7 @@ export class EtcdDriver implements Driver {
         source: opts.source ?? 'fleetctl',
         ...(opts.desiredState ? { desiredState: opts.desiredState } : {}),
       }),
-    )
+    );
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {

@@ -103,7 +103,8 @@ export async function executePlan(
   const of = <T extends ApplyAction['type']>(t: T) =>
     actions.filter((a): a is Extract<ApplyAction, { type: T }> => a.type === t);
 
-  for (const a of actions) if (a.type === 'skipped' || a.type === 'conflict' || a.type === 'unchanged') done(a);
+  for (const a of actions)
+    if (a.type === 'skipped' || a.type === 'conflict' || a.type === 'unchanged') done(a);
 
   const toWait: string[] = [];
   const creates = of('create');
@@ -117,7 +118,12 @@ export async function executePlan(
         if (created.has(c.name)) {
           done(c);
           if (c.desiredState === 'launched') toWait.push(c.name);
-        } else fail(c.name, 'created', new Error('a unit of that name was submitted meanwhile by someone else; run apply again'));
+        } else
+          fail(
+            c.name,
+            'created',
+            new Error('a unit of that name was submitted meanwhile by someone else; run apply again'),
+          );
       }
     } catch (e) {
       for (const c of creates) fail(c.name, 'created', e);
@@ -169,7 +175,9 @@ export async function executePlan(
           'back to active',
           new Error(
             `${late[0]!.why}; the rolling replace of ${template} stopped here${
-              rest.length > 0 ? `: ${rest.join(', ')} keep their old file (run apply again once ${r.name} runs)` : ''
+              rest.length > 0
+                ? `: ${rest.join(', ')} keep their old file (run apply again once ${r.name} runs)`
+                : ''
             }`,
           ),
         );

@@ -124,7 +124,9 @@ export function describeAction(a: ApplyAction, source: string): string {
       return `${a.name} pruned`;
     case 'conflict':
       return `${a.name} conflict: the cluster's ${a.name} belongs to ${
-        a.owner === undefined ? 'no source (submitted by hand, e.g. fleetctl submit)' : `source ${JSON.stringify(a.owner)}`
+        a.owner === undefined
+          ? 'no source (submitted by hand, e.g. fleetctl submit)'
+          : `source ${JSON.stringify(a.owner)}`
       }, not to this directory (source ${JSON.stringify(source)}); left as it is: destroy it (fleetctl destroy ${a.name}) to let this directory own it, or rename ${a.path}`;
     case 'skipped':
       return `${a.path}: skipped: ${a.reason}`;

@@ -75,7 +75,10 @@ export function readFileBytes(path: string): FileBytes {
  * Every unit file of `dir`, interpreted (templates first, so an empty instance file can use its
  * template). Throws ApplyDirectoryError when the directory itself cannot be listed.
  */
-export function readSourceDirectory(dir: string, read: (path: string) => FileBytes = readFileBytes): SourceFile[] {
+export function readSourceDirectory(
+  dir: string,
+  read: (path: string) => FileBytes = readFileBytes,
+): SourceFile[] {
   const abs = resolve(dir);
   let names: string[];
   try {

@@ -18,12 +18,16 @@ export function runsItsFile(
 ): Runs {
   if (assignments.length === 0) return { done: false, why: 'the engine has not placed it on a machine yet' };
   for (const a of assignments) {
-    if (a.hash !== hash) return { done: false, why: `machine ${a.machineId} is still assigned an older file` };
+    if (a.hash !== hash)
+      return { done: false, why: `machine ${a.machineId} is still assigned an older file` };
     const s = states.find((x) => x.machineId === a.machineId);
     if (!s) return { done: false, why: `no state reported from machine ${a.machineId} yet` };
     if (s.hash !== hash) return { done: false, why: `machine ${a.machineId} still runs an older file` };
     if (s.activeState !== 'active') {
-      return { done: false, why: `systemd on ${a.machineId} says ${s.loadState}/${s.activeState}/${s.subState}` };
+      return {
+        done: false,
+        why: `systemd on ${a.machineId} says ${s.loadState}/${s.activeState}/${s.subState}`,
+      };
     }
   }
   return { done: true };

@@ -111,9 +111,7 @@ export function interpretFile(
       return skip(`line ${o.line}: [${APPLY_SECTION}] knows only DesiredState=, not ${o.name}=`);
     }
     if (!(DESIRED_STATES as readonly string[]).includes(o.value)) {
-      return skip(
-        `line ${o.line}: DesiredState=${o.value} is not one of ${DESIRED_STATES.join(', ')}`,
-      );
+      return skip(`line ${o.line}: DesiredState=${o.value} is not one of ${DESIRED_STATES.join(', ')}`);
     }
     desiredState = o.value as DesiredState;
   }
@@ -125,7 +123,9 @@ export function interpretFile(
   const body = stripApplySection(Buffer.from(bytes).toString('utf8'));
   const loaded = loadUnit(name, body);
   if (!loaded.valid || loaded.hash === null) {
-    return skip(`refused: ${loaded.errors.map((e) => (e.line ? `line ${e.line}: ` : '') + e.message).join('; ')}`);
+    return skip(
+      `refused: ${loaded.errors.map((e) => (e.line ? `line ${e.line}: ` : '') + e.message).join('; ')}`,
+    );
   }
   if ((loaded.unit?.options.length ?? 0) === 0) return skip('the file sets no option (is it a unit file?)');
   return { kind: 'unit', path, name, body, hash: loaded.hash, desiredState };
