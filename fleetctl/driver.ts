@@ -39,6 +39,27 @@ export interface UnitInfo {
   global: boolean;
   /** Who submitted it ("fleetctl", "api", a directory's source id...); undefined when nobody said. */
   source?: string | undefined;
+  /**
+   * Set when the unit's key holds a value fleet cannot use (recorded by the engine): why. Such a
+   * unit has no file, options or hash; its state shows as "invalid".
+   */
+  invalid?: string;
+}
+
+/** The row of a unit whose key holds an invalid value (as the engine recorded it). */
+export function invalidUnitInfo(name: string, reason: string): UnitInfo {
+  return {
+    name,
+    body: '',
+    options: [],
+    hash: '',
+    desiredState: 'inactive',
+    currentState: 'inactive',
+    machineId: undefined,
+    machineIds: [],
+    global: false,
+    invalid: reason,
+  };
 }
 
 /** A unit to create with its desired state and source (fleetctl apply). */

@@ -104,6 +104,7 @@ interface WireUnit {
   currentState?: unknown;
   machineID?: unknown;
   source?: unknown;
+  invalid?: unknown;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -142,6 +143,7 @@ export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitIn
     machineIds: machineId ? [machineId] : [],
     global: text.isGlobalOptions(options),
     source: typeof w.source === 'string' ? w.source : undefined,
+    ...(typeof w.invalid === 'string' ? { invalid: w.invalid } : {}),
   };
 }
 

@@ -243,9 +243,29 @@ export function createApi(opts: ApiOptions): Api {
 
   const listUnits = async (ctx: Ctx) => {
     const tok = token(ctx);
-    const [units, sched] = await Promise.all([unitsView.items(), scheduleByUnit()]);
-    const { items, next } = pageOf(units, tok);
-    const out = items.map((u) => unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)));
+    const [units, sched, reasons] = await Promise.all([
+      unitsView.items(),
+      scheduleByUnit(),
+      reg.listReasons(),
+    ]);
+    // Beyond fleet: units whose key holds an invalid value, as the engine recorded them, listed
+    // after the valid ones with "invalid": why (fleet's clients ignore the field).
+    const valid = new Set(units.map((u) => u.id));
+    const invalid = reasons.items
+      .filter((r) => r.record.invalid !== undefined && !valid.has(r.record.unit))
+      .map((r) => ({ invalid: r.record }));
+    const { items, next } = pageOf([...units, ...invalid], tok);
+    const out = items.map((u) =>
+      'invalid' in u
+        ? {
+            name: u.invalid.unit,
+            options: [],
+            desiredState: 'inactive',
+            currentState: 'inactive',
+            invalid: u.invalid.invalid,
+          }
+        : unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)),
+    );
     send(ctx, 200, { units: out, ...(next ? { nextPageToken: next } : {}) });
   };
 
@@ -314,6 +334,21 @@ export function createApi(opts: ApiOptions): Api {
   };
 
   const why = async (ctx: Ctx, name: string) => {
+    const recordedInvalid = await reg.getReasons(name);
+    if (recordedInvalid?.record.invalid !== undefined) {
+      // The key holds a value fleet cannot use (a last good value may still run).
+      const placed = (await scheduleByUnit()).get(name) ?? [];
+      send(ctx, 200, {
+        name,
+        desiredState: 'inactive',
+        placed: placed.length > 0,
+        machineIDs: placed.map((a) => a.machineId).sort(),
+        reasons: recordedInvalid.record.reasons,
+        invalid: recordedInvalid.record.invalid,
+        ...(recordedInvalid.record.since ? { since: recordedInvalid.record.since } : {}),
+      });
+      return;
+    }
     const u = await unitOrNotFound(name);
     const placedOn = (await scheduleByUnit()).get(name) ?? [];
     const machineIDs = placedOn.map((a) => a.machineId).sort();
