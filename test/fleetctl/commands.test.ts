@@ -91,13 +91,7 @@ for (const kind of ['etcd', 'api'] as const) {
         );
         expect((await reg().getUnit('hello.service'))?.record.body).to.equal(HELLO);
         const replaced = await fc('submit', '--replace', 'hello.service');
-        if (kind === 'api') {
-          // fleetd's API (as fleet's) cannot change the file of an existing unit: said plainly, exit 1.
-          expect(replaced.status).to.equal(1);
-          expect(replaced.stderr).to.contain('refused to replace unit hello.service');
-          expect(replaced.stderr).to.contain('destroy it first');
-          return;
-        }
+        // fleetd's API replaces a file when asked with "replace": true (beyond fleet's API).
         expect(replaced.status).to.equal(0);
         expect((await reg().getUnit('hello.service'))?.record.body).to.equal(HELLO2);
         const same = await fc('submit', '--replace', 'hello.service');
@@ -220,8 +214,7 @@ for (const kind of ['etcd', 'api'] as const) {
         expect((await reg().listUnits()).items).to.have.length(0);
       });
 
-      it('start --replace on a running unit installs the new file and waits until it runs', async function () {
-        if (kind === 'api') this.skip(); // fleetd's API cannot replace a unit's file (see the submit test)
+      it('start --replace on a running unit installs the new file and waits until it runs', async () => {
         await withCluster();
         file('hello.service', HELLO);
         expect((await fc('start', ...FAST, 'hello.service')).status).to.equal(0);

@@ -46,6 +46,7 @@ describe('lib/config', () => {
       engineReconcileIntervalMs: 2000,
       engineLeaseTtlSeconds: 10,
       unitsDirectory: '/run/fleet/units',
+      unitSourceDirectory: undefined,
       disableEngine: false,
       disableAgent: false,
       verbosity: 0,
