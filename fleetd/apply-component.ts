@@ -62,6 +62,7 @@ export class ApplyComponent implements Component {
     const source = fleetdSource(machineId, dir);
     const target = new RegistryApplyTarget(registry, { signal: stop.signal });
     let lastProblems = new Set<string>();
+    let lastWatchError: string | undefined;
     const once = async () => {
       const problems = new Set<string>();
       const out = {
@@ -84,7 +85,10 @@ export class ApplyComponent implements Component {
       signal: stop.signal,
       ...(this.opts.debounceMs !== undefined ? { debounceMs: this.opts.debounceMs } : {}),
       ...(this.opts.resyncMs !== undefined ? { resyncMs: this.opts.resyncMs } : {}),
-      onWatchError: (m) => log.warn(`units directory ${dir}: ${m}`),
+      onWatchError: (m) => {
+        if (m !== lastWatchError) log.warn(`units directory ${dir}: ${m}`);
+        lastWatchError = m;
+      },
     }).catch((e: unknown) => log.error(`units directory ${dir}: stopped: ${errorMessage(e)}`));
     this.running = { stop, done };
   }

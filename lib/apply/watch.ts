@@ -6,7 +6,7 @@
  * directory cannot be watched (it does not exist yet, or was replaced), watching is retried at
  * the next periodic run.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { errorMessage } from '../errors.js';
 
 export interface DirectoryWatchOptions {
@@ -27,6 +27,8 @@ export async function keepApplied(
 ): Promise<void> {
   const debounceMs = opts.debounceMs ?? 200;
   let watcher: FSWatcher | undefined;
+  /** The inode watched: a directory removed and made again is watched anew. */
+  let watchedIno: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
   let dirty = true;
@@ -39,9 +41,19 @@ export async function keepApplied(
     timer = setTimeout(poke, debounceMs);
   };
   const ensureWatch = () => {
-    if (watcher) return;
+    let ino: number | undefined;
+    try {
+      ino = statSync(dir).ino;
+    } catch {
+      ino = undefined;
+    }
+    if (watcher && ino === watchedIno) return;
+    watcher?.close();
+    watcher = undefined;
+    if (ino === undefined) return; // not there (yet): the run reports it; retried periodically
     try {
       watcher = watch(dir, { persistent: true }, changed);
+      watchedIno = ino;
       watcher.on('error', (e) => {
         opts.onWatchError?.(`watching ${dir} failed: ${errorMessage(e)}; retrying`);
         watcher?.close();
