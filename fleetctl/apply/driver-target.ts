@@ -17,7 +17,13 @@ export class DriverApplyTarget implements ApplyTarget {
 
   async listUnits(): Promise<ClusterUnit[]> {
     const units = await this.driver.listUnits();
-    return units.map((u) => ({ name: u.name, hash: u.hash, desiredState: u.desiredState, source: u.source }));
+    return units.map((u) => ({
+      name: u.name,
+      hash: u.hash,
+      desiredState: u.desiredState,
+      source: u.source,
+      invalid: u.invalid,
+    }));
   }
 
   submitUnits(units: readonly NewUnit[]): Promise<{ created: string[]; existing: string[] }> {

@@ -23,6 +23,8 @@ export interface ClusterUnit {
   desiredState: DesiredState;
   /** Who submitted it; undefined: nobody said (by hand, or an old fleetctl). */
   source?: string | undefined;
+  /** Set when the unit's key holds a value fleet cannot use (the engine's mark): why. */
+  invalid?: string | undefined;
 }
 
 export type ApplyAction =
@@ -38,7 +40,7 @@ export type ApplyAction =
     }
   | { type: 'configure'; name: string; path: string; desiredState: DesiredState; from: DesiredState }
   | { type: 'unchanged'; name: string; path: string }
-  | { type: 'conflict'; name: string; path: string; owner: string | undefined }
+  | { type: 'conflict'; name: string; path: string; owner: string | undefined; invalid?: string }
   | { type: 'prune'; name: string }
   | { type: 'skipped'; name?: string; path: string; reason: string };
 
@@ -73,6 +75,8 @@ export function planApply(
     const cur = inCluster.get(f.name);
     if (cur === undefined) {
       out.push({ type: 'create', name: f.name, path: f.path, body: f.body, desiredState: f.desiredState });
+    } else if (cur.invalid !== undefined) {
+      out.push({ type: 'conflict', name: f.name, path: f.path, owner: cur.source, invalid: cur.invalid });
     } else if (cur.source !== source) {
       out.push({ type: 'conflict', name: f.name, path: f.path, owner: cur.source });
     } else if (cur.hash !== f.hash) {
@@ -99,7 +103,9 @@ export function planApply(
   }
   if (opts.prune) {
     for (const u of cluster) {
-      if (u.source === source && !named.has(u.name)) out.push({ type: 'prune', name: u.name });
+      if (u.source === source && u.invalid === undefined && !named.has(u.name)) {
+        out.push({ type: 'prune', name: u.name });
+      }
     }
   }
   return out.sort((a, b) => key(a).localeCompare(key(b)));
@@ -123,6 +129,9 @@ export function describeAction(a: ApplyAction, source: string): string {
     case 'prune':
       return `${a.name} pruned`;
     case 'conflict':
+      if (a.invalid !== undefined) {
+        return `${a.name} conflict: the cluster's key of ${a.name} holds a value fleet cannot use (${a.invalid}); left as it is: fix or delete the key (fleetctl why ${a.name}), then apply again`;
+      }
       return `${a.name} conflict: the cluster's ${a.name} belongs to ${
         a.owner === undefined
           ? 'no source (submitted by hand, e.g. fleetctl submit)'

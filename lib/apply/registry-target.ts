@@ -48,13 +48,21 @@ export class RegistryApplyTarget implements ApplyTarget {
   ) {}
 
   async listUnits(): Promise<ClusterUnit[]> {
-    const l = await this.reg.listUnits();
-    return l.items.map((i) => ({
+    const [l, reasons] = await Promise.all([this.reg.listUnits(), this.reg.listReasons()]);
+    const out: ClusterUnit[] = l.items.map((i) => ({
       name: i.record.name,
       hash: i.record.hash,
       desiredState: i.record.desiredState,
       source: i.record.source,
     }));
+    // Keys holding invalid values (the engine's marks): never overwritten by a directory.
+    const valid = new Set(out.map((u) => u.name));
+    for (const r of reasons.items) {
+      const why = r.record.invalid;
+      if (why === undefined || valid.has(r.record.unit)) continue;
+      out.push({ name: r.record.unit, hash: '', desiredState: 'inactive', invalid: why });
+    }
+    return out;
   }
 
   async submitUnits(units: readonly NewUnit[]): Promise<{ created: string[]; existing: string[] }> {

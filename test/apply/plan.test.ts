@@ -92,6 +92,20 @@ describe('apply planner (pure)', () => {
     });
   }
 
+  it('a unit whose key holds an invalid value is a conflict, never overwritten or pruned', () => {
+    const bad: ClusterUnit = {
+      name: 'a.service',
+      hash: '',
+      desiredState: 'inactive',
+      source: ME,
+      invalid: 'not JSON',
+    };
+    const p = planApply([file('a.service')], [bad], ME, { prune: true });
+    expect(p).to.have.length(1);
+    expect(p[0]).to.include({ type: 'conflict', invalid: 'not JSON' });
+    expect(planApply([], [bad], ME, { prune: true })).to.deep.equal([]);
+  });
+
   it('names the template of a replaced instance, and the owner in a conflict', () => {
     const p = planApply(
       [file('web@1.service', 'h2'), file('a.service')],
