@@ -390,11 +390,16 @@ export class ApiDriver implements Driver {
     const created: string[] = [];
     const existing: string[] = [];
     const text = await loadUnitText();
+    // One listing instead of a GET per unit; a unit created meanwhile by someone else is then
+    // answered 409 (different file) or only given this desired state (same file), as fleet's PUT.
+    const present = new Set(
+      units.length > SNAPSHOT_ONE_BY_ONE ? (await this.listUnits()).map((u) => u.name) : [],
+    );
     let next = 0;
     const worker = async () => {
       while (next < units.length) {
         const u = units[next++]!;
-        if (await this.getUnit(u.name)) {
+        if (present.has(u.name) || (units.length <= SNAPSHOT_ONE_BY_ONE && (await this.getUnit(u.name)))) {
           existing.push(u.name);
           continue;
         }
