@@ -5,6 +5,7 @@
  * loads the etcd client and `--help`, `verify` and `version` load neither.
  */
 import type { CommandModule } from 'yargs';
+import { applyCommand } from './apply.js';
 import { catCommand } from './cat.js';
 import { destroyCommand } from './destroy.js';
 import { drainCommand, undrainCommand } from './drain.js';
@@ -23,6 +24,7 @@ import { whyCommand } from './why.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
 export const commands: ReadonlyArray<CommandModule<any, any>> = [
+  applyCommand,
   catCommand,
   destroyCommand,
   drainCommand,

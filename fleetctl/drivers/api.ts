@@ -27,6 +27,7 @@ import {
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitOptionRecord,
   type UnitStateInfo,
@@ -45,6 +46,8 @@ export const API_BASE = '/fleet/v1/';
 const SNAPSHOT_ONE_BY_ONE = 16;
 /** Items per page fleetctl asks fleetd for (fleetd's ?pageSize= extension; docs/api.md). */
 export const PAGE_SIZE = 10000;
+/** Create-only PUTs in flight at once (fleetctl apply of many files). */
+const SUBMIT_CONCURRENCY = 16;
 /** At most this many pages are followed (a loop guard against a server repeating its token). */
 const MAX_PAGES = 100000;
 
@@ -104,6 +107,8 @@ interface WireUnit {
   desiredState?: unknown;
   currentState?: unknown;
   machineID?: unknown;
+  source?: unknown;
+  invalid?: unknown;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -141,6 +146,8 @@ export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitIn
     machineId: machineId || undefined,
     machineIds: machineId ? [machineId] : [],
     global: text.isGlobalOptions(options),
+    source: typeof w.source === 'string' ? w.source : undefined,
+    ...(typeof w.invalid === 'string' ? { invalid: w.invalid } : {}),
   };
 }
 
@@ -169,9 +176,12 @@ export function unitToWire(
   name: string,
   desiredState: DesiredState,
   options?: UnitOptionRecord[],
+  extra: { source?: string } = {},
 ): Record<string, unknown> {
   const u: Record<string, unknown> = { name, desiredState };
   if (options !== undefined) u.options = options;
+  // Beyond fleet's schema (fleetd reads them; fleet ignores unknown fields).
+  if (extra.source !== undefined) u.source = extra.source;
   return u;
 }
 
@@ -398,14 +408,55 @@ export class ApiDriver implements Driver {
       throw this.fail(res, `submit unit ${name}`);
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    // One create-only PUT per unit (fleet's API has no batch), several in flight.
+    const created: string[] = [];
+    const existing: string[] = [];
+    const text = await loadUnitText();
+    // One listing instead of a GET per unit; a unit created meanwhile by someone else is then
+    // answered 409 (different file) or only given this desired state (same file), as fleet's PUT.
+    const present = new Set(
+      units.length > SNAPSHOT_ONE_BY_ONE ? (await this.listUnits()).map((u) => u.name) : [],
+    );
+    let next = 0;
+    const worker = async () => {
+      while (next < units.length) {
+        const u = units[next++]!;
+        if (present.has(u.name) || (units.length <= SNAPSHOT_ONE_BY_ONE && (await this.getUnit(u.name)))) {
+          existing.push(u.name);
+          continue;
+        }
+        const res = await this.request(
+          'PUT',
+          `units/${encodeURIComponent(u.name)}`,
+          unitToWire(u.name, u.desiredState, text.optionsOfBody(u.body), { source: u.source }),
+        );
+        if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+          throw this.fail(res, `submit unit ${u.name}`);
+        created.push(u.name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SUBMIT_CONCURRENCY, units.length) }, worker));
+    return { created, existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
     const cur = await this.getUnit(name);
     if (!cur) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist; submit it first`);
     // fleet's PUT cannot change an existing unit's file; fleetd's ?replace=true does (docs/api.md).
     const res = await this.request(
       'PUT',
       `units/${encodeURIComponent(name)}?replace=true`,
-      unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
+      unitToWire(
+        name,
+        opts.desiredState ?? cur.desiredState,
+        (await loadUnitText()).optionsOfBody(body),
+        opts.source !== undefined ? { source: opts.source } : {},
+      ),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
       throw this.fail(res, `replace unit ${name}`);

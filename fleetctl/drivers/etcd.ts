@@ -9,10 +9,12 @@ import { FleetError, errorMessage } from '../../lib/errors.js';
 import { Registry, type Stored, type UnitRecord, type AssignmentRecord } from '../../lib/registry/index.js';
 import {
   DriverError,
+  invalidUnitInfo,
   type DesiredState,
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitStateInfo,
   type WhyInfo,
@@ -104,11 +106,18 @@ export class EtcdDriver implements Driver {
   }
 
   async listUnits(): Promise<UnitInfo[]> {
-    const [units, schedule] = await this.call(() =>
-      Promise.all([this.registry.listUnits(), this.registry.listSchedule()]),
+    const [units, schedule, reasons] = await this.call(() =>
+      Promise.all([this.registry.listUnits(), this.registry.listSchedule(), this.registry.listReasons()]),
     );
     const byUnit = groupSchedule(schedule.items);
-    return units.items.map((u) => toUnitInfo(u, byUnit.get(u.id) ?? [])).sort(byName);
+    const out = units.items.map((u) => toUnitInfo(u, byUnit.get(u.id) ?? []));
+    // Units whose key holds an invalid value: the engine recorded why (they list as "invalid").
+    const valid = new Set(out.map((u) => u.name));
+    for (const r of reasons.items) {
+      const inv = r.record.invalid;
+      if (inv !== undefined && !valid.has(r.record.unit)) out.push(invalidUnitInfo(r.record.unit, inv));
+    }
+    return out.sort(byName);
   }
 
   async getUnit(name: string): Promise<UnitInfo | undefined> {
@@ -140,8 +149,24 @@ export class EtcdDriver implements Driver {
     await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
-    await this.call(() => this.registry.replaceUnit({ name, body, source: 'fleetctl' }));
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    const r = await this.call(() => this.registry.submitUnits(units));
+    return { created: r.created, existing: r.existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
+    await this.call(() =>
+      this.registry.replaceUnit({
+        name,
+        body,
+        source: opts.source ?? 'fleetctl',
+        ...(opts.desiredState ? { desiredState: opts.desiredState } : {}),
+      }),
+    );
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
@@ -180,6 +205,18 @@ export class EtcdDriver implements Driver {
 
   async why(name: string): Promise<WhyInfo> {
     const u = await this.getUnit(name);
+    const recorded = await this.call(() => this.registry.getReasons(name));
+    if (recorded?.record.invalid !== undefined) {
+      // The key holds a value fleet cannot use (a last good value may still run).
+      return {
+        name,
+        desiredState: u?.desiredState ?? 'inactive',
+        placed: (u?.machineIds.length ?? 0) > 0,
+        machineIds: u?.machineIds ?? [],
+        reasons: recorded.record.reasons,
+        ...(recorded.record.since ? { since: recorded.record.since } : {}),
+      };
+    }
     if (!u) {
       throw new DriverError(
         'UNIT_NOT_FOUND',
@@ -189,7 +226,6 @@ export class EtcdDriver implements Driver {
     const w = whyOf(u);
     if (w.placed || u.desiredState === 'inactive') return w;
     // The engine leader records why it could not place a unit.
-    const recorded = await this.call(() => this.registry.getReasons(name));
     if (!recorded || recorded.record.reasons.length === 0) return w;
     return {
       ...w,
@@ -341,6 +377,7 @@ function toUnitInfo(u: Stored<UnitRecord>, assigned: AssignmentRecord[]): UnitIn
     currentState: assigned[0]?.desiredState ?? 'inactive',
     machineId: assigned[0]?.machineId,
     machineIds: assigned.map((a) => a.machineId),
+    source: r.source,
   };
 }
 

@@ -272,9 +272,29 @@ export function createApi(opts: ApiOptions): Api {
 
   const listUnits = async (ctx: Ctx) => {
     const tok = token(ctx);
-    const [units, sched] = await Promise.all([unitsView.items(), scheduleByUnit()]);
-    const { items, next } = pageOf(units, tok);
-    const out = items.map((u) => unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)));
+    const [units, sched, reasons] = await Promise.all([
+      unitsView.items(),
+      scheduleByUnit(),
+      reg.listReasons(),
+    ]);
+    // Beyond fleet: units whose key holds an invalid value, as the engine recorded them, listed
+    // after the valid ones with "invalid": why (fleet's clients ignore the field).
+    const valid = new Set(units.map((u) => u.id));
+    const invalid = reasons.items
+      .filter((r) => r.record.invalid !== undefined && !valid.has(r.record.unit))
+      .map((r) => ({ invalid: r.record }));
+    const { items, next } = pageOf([...units, ...invalid], tok);
+    const out = items.map((u) =>
+      'invalid' in u
+        ? {
+            name: u.invalid.unit,
+            options: [],
+            desiredState: 'inactive',
+            currentState: 'inactive',
+            invalid: u.invalid.invalid,
+          }
+        : unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)),
+    );
     send(ctx, 200, { units: out, ...(next ? { nextPageToken: next } : {}) });
   };
 
@@ -291,25 +311,30 @@ export function createApi(opts: ApiOptions): Api {
     for (let attempt = 0; ; attempt++) {
       const existing = await reg.getUnit(req.name);
       const d = decidePut(req, existing?.record, replace);
-      if (d.kind === 'replace') {
-        await reg.replaceUnit({
-          name: d.name,
-          body: d.body,
-          source: 'api',
-          ...(d.desiredState ? { desiredState: d.desiredState } : {}),
-        });
-        log?.info('unit file replaced', { unit: d.name });
-        send(ctx, 204, undefined);
-        return;
-      }
       if (d.kind === 'set-state') {
         await reg.setDesiredState(d.name, d.desiredState);
         log?.info('unit desired state set', { unit: d.name, state: d.desiredState });
         send(ctx, 204, undefined);
         return;
       }
+      if (d.kind === 'replace') {
+        await reg.replaceUnit({
+          name: d.name,
+          body: d.body,
+          ...(d.desiredState ? { desiredState: d.desiredState } : {}),
+          ...(req.source ? { source: req.source } : {}),
+        });
+        log?.info('unit file replaced', { unit: d.name });
+        send(ctx, 204, undefined);
+        return;
+      }
       try {
-        await reg.submitUnit({ name: d.name, body: d.body, desiredState: d.desiredState, source: 'api' });
+        await reg.submitUnit({
+          name: d.name,
+          body: d.body,
+          desiredState: d.desiredState,
+          source: req.source ?? 'api',
+        });
       } catch (e) {
         // Another request created it between our read and our write: decide again on what it wrote.
         if (e instanceof UnitExistsError && attempt === 0) continue;
@@ -339,6 +364,21 @@ export function createApi(opts: ApiOptions): Api {
   };
 
   const why = async (ctx: Ctx, name: string) => {
+    const recordedInvalid = await reg.getReasons(name);
+    if (recordedInvalid?.record.invalid !== undefined) {
+      // The key holds a value fleet cannot use (a last good value may still run).
+      const placed = (await scheduleByUnit()).get(name) ?? [];
+      send(ctx, 200, {
+        name,
+        desiredState: 'inactive',
+        placed: placed.length > 0,
+        machineIDs: placed.map((a) => a.machineId).sort(),
+        reasons: recordedInvalid.record.reasons,
+        invalid: recordedInvalid.record.invalid,
+        ...(recordedInvalid.record.since ? { since: recordedInvalid.record.since } : {}),
+      });
+      return;
+    }
     const u = await unitOrNotFound(name);
     const placedOn = (await scheduleByUnit()).get(name) ?? [];
     const machineIDs = placedOn.map((a) => a.machineId).sort();

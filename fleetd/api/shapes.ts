@@ -35,6 +35,8 @@ export interface ApiUnit {
   desiredState: DesiredState;
   currentState?: DesiredState;
   machineID?: string;
+  /** Beyond fleet: who submitted the unit ("api", "fleetctl", a directory's source id). */
+  source?: string;
 }
 
 export interface ApiUnitState {
@@ -76,6 +78,7 @@ export function unitToApi(
   const out: ApiUnit = { name: rec.name, options, desiredState: rec.desiredState };
   out.currentState = assignments[0]?.desiredState ?? 'inactive';
   if (assignments.length === 1) out.machineID = assignments[0]!.machineId;
+  if (rec.source !== undefined) out.source = rec.source;
   return out;
 }
 
@@ -125,6 +128,8 @@ export interface PutUnitRequest {
   name: string;
   options: ApiUnitOption[];
   desiredState: DesiredState | undefined;
+  /** Beyond fleet: the source to record on a created or replaced unit (default "api"). */
+  source?: string;
 }
 
 /** The body of PUT /units/{name}, checked as fleet does, plus types and desired-state values. */
@@ -172,7 +177,15 @@ export function parsePutUnit(urlName: string, raw: string): PutUnitRequest {
       options.push({ section, name: oname, value });
     });
   }
-  return { name, options, desiredState };
+  const out: PutUnitRequest = { name, options, desiredState };
+  const source = field(j, 'source');
+  if (source !== undefined && source !== null) {
+    if (typeof source !== 'string' || source === '') {
+      throw new ApiError(400, `unable to decode body: "source" of unit ${name} must be a non-empty string`);
+    }
+    out.source = source;
+  }
+  return out;
 }
 
 /**

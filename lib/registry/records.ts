@@ -73,6 +73,11 @@ export interface PlacementReasonsRecord {
   reasons: string[];
   /** ISO-8601: when the engine first gave these reasons. */
   since?: string;
+  /**
+   * Set when the unit's key holds a value fleet cannot use (not JSON, an invalid body, an unknown
+   * desired state, a key that is not a unit name): why. The unit is then skipped by every reader.
+   */
+  invalid?: string;
 }
 
 /** Checks a unit body (units/parse) and returns its hash (units/canonical), or why not. */
@@ -286,12 +291,14 @@ export function decodeReasons(unit: string, raw: string): Decoded<PlacementReaso
     const rec: PlacementReasonsRecord = { unit, reasons: reasons as string[] };
     const since = time(o, 'since');
     if (since !== undefined) rec.since = since;
+    const invalid = str(o, 'invalid', { optional: true });
+    if (invalid !== undefined) rec.invalid = invalid;
     return rec;
   });
 }
 
 export function encodeReasons(r: PlacementReasonsRecord): string {
-  return JSON.stringify({ unit: r.unit, reasons: r.reasons, since: r.since });
+  return JSON.stringify({ unit: r.unit, reasons: r.reasons, since: r.since, invalid: r.invalid });
 }
 
 /** The schema-version value. */

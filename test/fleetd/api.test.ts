@@ -44,6 +44,7 @@ describe('fleetd API against a real etcd', function () {
         options: OPTS,
         desiredState: 'launched',
         currentState: 'inactive',
+        source: 'api',
       });
       const stored = await reg.getUnit('hello.service');
       expect(stored?.record.body).to.equal(
