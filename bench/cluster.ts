@@ -47,7 +47,8 @@ const args = new Map(
 function intArg(name: string, dflt: number, min: number): number {
   const v = Number(args.get(name) || dflt);
   if (!Number.isInteger(v) || v < min) {
-    throw new FleetError('BENCH_USAGE', `bench/cluster: --${name} must be an integer of at least ${min}`);
+    console.error(`bench/cluster: --${name} must be an integer of at least ${min}, not "${args.get(name)}"`);
+    process.exit(2);
   }
   return v;
 }
