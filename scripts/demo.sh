@@ -29,9 +29,11 @@ if [ -f "/run/fleet-lab/$name/state.json" ]; then
 fi
 
 echo "== fleet-lab up: 3 machines, each running fleetd under its own systemd"
-export_line=$(lab up --machines 3 --agent-ttl 5 --fleetd \
-  --metadata m1:role=web,region=eu --metadata m2:role=web,region=us --metadata m3:role=db,region=eu |
-  tee /dev/stderr | grep '^export ')
+# (up's progress goes to stderr as it happens; its stdout, the export line, is kept and printed)
+up_out=$(lab up --machines 3 --agent-ttl 5 --fleetd \
+  --metadata m1:role=web,region=eu --metadata m2:role=web,region=us --metadata m3:role=db,region=eu)
+printf '%s\n' "$up_out"
+export_line=$(grep '^export ' <<<"$up_out")
 eval "$export_line"
 trap 'echo "demo: a step failed (line $LINENO); the cluster is left up to look at; take it down with: node bin/fleet-lab.js --name $name down" >&2' ERR
 fleetctl() { node bin/fleetctl.js "$@"; }
@@ -60,10 +62,18 @@ done
 fleetctl list-units
 [ "$listening" = yes ] || fail "echo.socket was not listening within 30 s"
 
+# machine_of UNIT: the fleet-lab machine (m1..m3) that runs UNIT, per fleetctl list-units.
+machine_of() {
+  local ip
+  ip=$(fleetctl list-units --no-legend --fields unit,machine --full | awk -v u="$1" '$1 == u { split($2, a, "/"); print a[2]; exit }')
+  lab status | awk -v ip="$ip" '$2 == ip { print $1 }'
+}
+hello_on=$(machine_of hello.service)
+echo "== placement by metadata: hello.service and echo.socket want role=web (m1, m2): hello.service is on $hello_on, echo.socket on $(machine_of echo.socket); heartbeat.service is global: one on each machine"
+
 echo "== a request to echo.socket, made on its machine: systemd starts echo.service, which answers"
-where=$(fleetctl list-units --no-legend --fields unit,machine --full | awk '$1 == "echo.socket" { split($2, a, "/"); print a[2] }')
-machine=$(lab status | awk -v ip="$where" '$2 == ip { print $1 }')
-[ -n "$machine" ] || fail "cannot tell which machine runs echo.socket (list-units said: ${where:-nothing})"
+machine=$(machine_of echo.socket)
+[ -n "$machine" ] || fail "cannot tell which machine runs echo.socket from fleetctl list-units"
 answer=$(lab exec "$machine" -- node -e "
   const s = require('net').connect(7777, '127.0.0.1', () => s.end('hello, echo'));
   s.on('data', (d) => console.log('$machine answered: ' + d));") || true
@@ -77,8 +87,8 @@ The cluster "$name" is up and stays up. To use fleetctl against it, in your shel
   node bin/fleetctl.js list-units
   node bin/fleetctl.js list-machines --full
   node bin/fleetctl.js stop hello.service; node bin/fleetctl.js destroy hello.service
-  node bin/fleet-lab.js --name $name exec m1 -- systemctl status hello.service
-  node bin/fleet-lab.js --name $name poweroff m1     # its units move to m2 within the agent TTL
+  node bin/fleet-lab.js --name $name exec $hello_on -- systemctl status hello.service
+  node bin/fleet-lab.js --name $name poweroff $hello_on     # hello.service moves to the other role=web machine within the agent TTL (5 s)
 Take it down (removes every process, mount, link and file it made):
   node bin/fleet-lab.js --name $name down
 MSG
