@@ -310,7 +310,12 @@ class ClusterRun {
     states.on('delete', (e) => onState(e.prev.record, false));
     await states.start();
     const allRunning = (what: string) =>
-      this.waitFor(what, INSTANCES, all, (s) => [...s.values()].reduce((n, set) => n + set.size, 0) >= UNITS);
+      this.waitFor(
+        what,
+        INSTANCES,
+        all,
+        (s) => new Set([...s.values()].flatMap((set) => [...set])).size === UNITS,
+      );
     const lastEnter = async (s: Map<Machine, Set<string>>) => {
       let last = 0;
       for (const [m, set] of s) last = Math.max(last, await m.lastActiveEnterMs(set));
@@ -583,7 +588,7 @@ async function main(): Promise<void> {
   console.log(`cluster bench: ${host}`);
   console.log(`\n$ ${cmd}`);
   console.log(
-    `(medians of ${RUNS} runs, each on a fresh fleet-lab of 3 machines running fleetd; ${ttl}, engine_lease_ttl ${ENGINE_TTL} s)\n`,
+    `(medians of ${RUNS} run${RUNS === 1 ? '' : 's'}, each on a fresh fleet-lab of 3 machines running fleetd; ${ttl}, engine_lease_ttl ${ENGINE_TTL} s)\n`,
   );
   console.log(renderTable(['measure', 'how', 'median', 'min', 'max', 'runs'], rows, 'llrrrr'));
 }

@@ -113,3 +113,16 @@ export function summarize(xs: readonly number[]): { median: number; min: number;
   const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
   return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
 }
+
+/**
+ * The line of a failed bench's stderr that says why: the last error message (not a stack frame,
+ * not a brace of a dumped object), else the last line.
+ */
+export function failureLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.replace(/^\[\w+\] /, '').trim())
+    .filter(Boolean);
+  const msg = [...lines].reverse().find((l) => /^(\w*Error\b|bench\/[\w-]+:|error:)/i.test(l));
+  return msg ?? lines[lines.length - 1] ?? '';
+}

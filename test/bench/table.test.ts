@@ -1,6 +1,14 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { escapeCell, findRow, parseTables, renderTable, splitRow, summarize } from '../../bench/table.js';
+import {
+  escapeCell,
+  failureLine,
+  findRow,
+  parseTables,
+  renderTable,
+  splitRow,
+  summarize,
+} from '../../bench/table.js';
 
 // Shaped like bench/schedule.ts's output: a title, a `$ cmd` line, then the table.
 const SCHEDULE = `
@@ -121,5 +129,28 @@ describe('bench/table: markdown tables read back from benchmark output', () => {
     expect(summarize([3, 1, 2])).to.deep.equal({ median: 2, min: 1, max: 3, n: 3 });
     expect(summarize([4, 1, 3, 2])).to.deep.equal({ median: 2.5, min: 1, max: 4, n: 4 });
     expect(() => summarize([])).to.throw(RangeError);
+  });
+});
+
+describe('bench/table: why a benchmark failed, from its stderr', () => {
+  it('takes the last error message, not a stack frame or the brace of a dumped object', () => {
+    const stderr = [
+      '[schedule] run 1/3: engine 4,949 placements/s',
+      '[schedule] GRPCUnavailableError: 14 UNAVAILABLE: etcdserver: request timed out',
+      '[schedule]     at callErrorFromStatus (call.js:32:19)',
+      '[schedule]   [Symbol(RecoverableError)]: true',
+      '[schedule] }',
+    ].join('\n');
+    expect(failureLine(stderr)).to.equal(
+      'GRPCUnavailableError: 14 UNAVAILABLE: etcdserver: request timed out',
+    );
+  });
+
+  it("takes a bench's own message, else the last line", () => {
+    expect(failureLine('progress\nbench/cluster: timed out after 120 s waiting for x\n')).to.equal(
+      'bench/cluster: timed out after 120 s waiting for x',
+    );
+    expect(failureLine('one\ntwo\n\n')).to.equal('two');
+    expect(failureLine('')).to.equal('');
   });
 });
