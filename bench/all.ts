@@ -136,6 +136,13 @@ const SPECS: RowSpec[] = [
   },
   {
     bench: 'cluster',
+    label: "power-off: the machine's record gone from etcd",
+    result: spread,
+    target: '',
+    fleet: '',
+  },
+  {
+    bench: 'cluster',
     label: 'engine loss (kill -9 the leader) -> a new unit running',
     measure: `engine loss (kill -9 the leader, engine_lease_ttl ${ENGINE_TTL} s) -> a new unit running`,
     result: spread,
