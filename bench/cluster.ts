@@ -162,6 +162,8 @@ class ClusterRun {
   private machines = new Map<string, Machine>();
   /** The most units seen active on two machines (whose fleetd is alive) in one sample. */
   private twice = 0;
+  /** The watch on the agents' reported states (step 1), stopped by close() after a failure too. */
+  private states: { stop(): Promise<void> } | undefined;
   private dir = mkdtempSync(join(tmpdir(), 'bench-cluster-'));
 
   constructor(
@@ -179,7 +181,8 @@ class ClusterRun {
     for (const name of MACHINES) this.machines.set(name, await Machine.connect(this.lab, name));
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.states?.stop().catch(() => undefined);
     for (const m of this.machines.values()) m.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -299,6 +302,7 @@ class ClusterRun {
     const reported = new Map<string, boolean>();
     let reportedAt = 0;
     const states = this.reg.watchUnitStates(undefined);
+    this.states = states;
     const onState = (r: UnitStateRecord, up: boolean) => {
       const key = `${r.machineId}/${r.unit}`;
       if (up) reported.set(key, r.activeState === 'active' && r.subState === 'running');
@@ -461,7 +465,7 @@ async function oneRun(name: string): Promise<RunResult> {
     await run.connect();
     return await run.run();
   } finally {
-    run?.close();
+    await run?.close();
     client.close();
     await lab.down();
   }
