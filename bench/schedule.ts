@@ -122,6 +122,7 @@ async function engineRun(
   });
   if (cold) await submitAll();
   const tStart = performance.now();
+  const wallStart = Date.now();
   const main = fileURLToPath(new URL('../engine/main.js', import.meta.url));
   // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine process (e.g. --cpu-prof).
   const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -160,13 +161,21 @@ async function engineRun(
     // BENCH_ENGINE_LOG=1: the engine's passes and writes (from its stdout), one summary line.
     if (process.env.BENCH_ENGINE_LOG) {
       const lines = out.split('\n').filter((l) => l.startsWith('{'));
-      const events = lines.map((l) => JSON.parse(l) as { event: string; ms?: number; decisions?: number });
+      const events = lines.map(
+        (l) => JSON.parse(l) as { event: string; t: number; ms?: number; decisions?: number },
+      );
       const planned = events.filter((e) => e.event === 'planned');
       const applied = events.filter((e) => e.event === 'applied');
       const sum = (xs: { ms?: number }[]) => Math.round(xs.reduce((n, x) => n + (x.ms ?? 0), 0));
       process.stderr.write(
         `  engine: ${planned.length} passes (${sum(planned)} ms planning; decisions ${planned.map((p) => p.decisions).join(',')}), ${applied.length} applies (${sum(applied)} ms)\n`,
       );
+      // When each pass and write ended, in ms from the clock's start.
+      const at = (e: { t: number }) => e.t - (wallStart + (t0 - tStart));
+      const timeline = events
+        .filter((e) => e.event === 'planned' || e.event === 'applied')
+        .map((e) => `${e.event === 'planned' ? 'P' : 'A'}${e.decisions}@${Math.round(at(e))}`);
+      process.stderr.write(`  timeline (P: planned, A: applied, decisions@ms): ${timeline.join(' ')}\n`);
     }
     if (!cold)
       process.stderr.write(
@@ -234,7 +243,6 @@ function plannerRun(machines: number): { perSec: number; usPerDecision: number }
         body: b,
         hash: v.hash,
         desiredState: 'launched',
-        createRevision: '1',
       }),
     );
   }

@@ -1,13 +1,12 @@
 /**
  * The applier: the only part of the engine that writes. It turns a plan's decisions into schedule
  * changes and writes them through the registry in fenced transactions (each carries the leader's
- * fence and, once per unit in it, the unit's create revision, so a deposed leader or a destroyed
- * unit writes nothing). Removals are written before placements, so a unit that moves is never assigned to two
- * machines at once. Transactions are filled to etcd's op limit and several are kept in flight.
+ * fence, so a deposed leader writes nothing). Removals are written before placements, so a unit
+ * that moves is never assigned to two machines at once. Transactions are filled to etcd's op limit
+ * and several are kept in flight.
  */
 import { FleetError } from '../lib/errors.js';
 import {
-  ConflictError,
   StaleFenceError,
   type Fence,
   type PlacementReasonsRecord,
@@ -49,9 +48,8 @@ export class Applier {
   }
 
   /**
-   * Writes the decisions. Throws StaleFenceError (stop: no longer the leader), ConflictError (a
-   * unit was destroyed or re-submitted since the plan: re-plan), ApplyAbortedError, or the
-   * registry's typed etcd errors. What was written before a failure stays written.
+   * Writes the decisions. Throws StaleFenceError (stop: no longer the leader), ApplyAbortedError,
+   * or the registry's typed etcd errors. What was written before a failure stays written.
    */
   async apply(
     fence: Fence,
@@ -70,7 +68,6 @@ export class Applier {
       if (!u || u.desiredState === 'inactive') continue; // the planner never asks this; be safe
       puts.push({
         type: 'put',
-        unitCreateRevision: u.createRevision,
         record: {
           unit: u.name,
           machineId: d.machineId,
@@ -140,8 +137,4 @@ export class Applier {
 
 export function isStaleFence(e: unknown): e is StaleFenceError {
   return e instanceof StaleFenceError;
-}
-
-export function isConflict(e: unknown): e is ConflictError {
-  return e instanceof ConflictError;
 }

@@ -25,7 +25,7 @@ import {
   type StreamEvent,
   type UnitRecord,
 } from '../lib/registry/index.js';
-import { Applier, ApplyAbortedError, isConflict, isStaleFence, type ApplyResult } from './applier.js';
+import { Applier, ApplyAbortedError, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel } from './model.js';
 import { plan, type Plan } from './planner.js';
 import { reasonsChanges } from './reasons.js';
@@ -197,7 +197,6 @@ export class Engine extends EventEmitter<EngineEvents> {
           body: r.body,
           hash: r.hash,
           desiredState: r.desiredState,
-          createRevision: e.item.createRevision,
         }),
       );
     }
@@ -322,12 +321,6 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
       this.report(e);
       if (this.currentFence === fence) await this.campaign.restart(e);
-      return;
-    }
-    if (isConflict(e)) {
-      // A unit changed under the plan: wait until the units stream has caught up, then re-plan.
-      this.opts.log?.debug('schedule write conflicted; re-planning', { error: e.message });
-      await this.nextEvent(this.units!, 'batch', 200, term);
       return;
     }
     const err = isFleetError(e)

@@ -53,7 +53,6 @@ export class TestEngine {
           hash: stored.record.hash,
           desiredState: state,
         },
-        unitCreateRevision: stored.createRevision,
       });
     }
     await this.reg.applySchedule(this.fence, changes);
