@@ -14,7 +14,7 @@
  *
  * Prints one table of medians. Not part of `npm test`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,9 @@ const UNITS = Number(args.get('units') || 100000);
 /** --only=cold: only the cold-start engine runs (for profiling). */
 const ONLY_COLD = args.get('only') === 'cold';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
+
+/** Engine processes running now (stopped by PID if the bench is interrupted). */
+const engines = new Set<ChildProcess>();
 
 function body(i: number): string {
   return `[Unit]\nDescription=bench unit ${i}\n\n[Service]\nExecStart=/bin/sleep ${1000 + i}\n`;
@@ -140,6 +143,8 @@ async function engineRun(
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  engines.add(proc);
+  proc.once('exit', () => engines.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise((r) => proc.once('exit', r));
@@ -264,7 +269,10 @@ async function main(): Promise<void> {
   const server = await EtcdServer.start();
   // Interrupted: still stop the etcd this bench started (by PID) and remove its data.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => void server.remove().finally(() => process.exit(130)));
+    process.once(sig, () => {
+      for (const p of engines) p.kill('SIGTERM');
+      void server.remove().finally(() => process.exit(130));
+    });
   }
   const client = createEtcdClient({ etcdServers: [server.endpoint], etcdRequestTimeoutMs: 60000 });
   const engine: EngineResult[] = [];
