@@ -97,6 +97,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private writeFailure: unknown;
   /** Wait for the model to show all of etcd's schedule before planning (after a failed write). */
   private catchUpFirst = false;
+  /** How long the last pass that decided something took (0: it decided nothing). */
+  private lastPassMs = 0;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
@@ -290,8 +292,12 @@ export class Engine extends EventEmitter<EngineEvents> {
           throw failed;
         }
         if (this.catchUpFirst) await this.catchUp(term);
-        // The next plan is handed over once the writes of the last one are nearly all sent.
+        // The next plan is handed over once the writes of the last one are nearly all sent, and
+        // planning takes at most about half of the time while changes keep coming (a pass costs
+        // O(units): in a big cluster, more changes per pass instead of a pass per change).
         await this.applier.room();
+        if (this.lastPassMs >= 1)
+          await this.clock.sleep(Math.min(this.lastPassMs, 500), term).catch(() => undefined);
         // Let events that arrived meanwhile land, then plan once for all of them.
         await new Promise<void>((r) => setImmediate(r));
         if (this.currentFence !== fence || this.writeFailure !== undefined) continue;
@@ -302,11 +308,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         const t0 = performance.now();
         const p = plan(view, this.clock.now());
         this.lastPlan = p;
-        this.emit('planned', {
-          decisions: p.decisions.length,
-          unplaced: p.unplaced,
-          ms: performance.now() - t0,
-        });
+        const ms = performance.now() - t0;
+        this.lastPassMs = p.decisions.length > 0 ? ms : 0;
+        this.emit('planned', { decisions: p.decisions.length, unplaced: p.unplaced, ms });
         if (p.decisions.length > 0) this.write(fence, p.decisions, view);
         // Why the units left unplaced are not placed, for fleetctl.
         this.recordedReasons ??= await this.applier.readReasons();
