@@ -347,12 +347,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * After a failed write (its outcome may be unknown): wait until the model shows everything etcd
-   * has now, then plan on the model alone again.
+   * After a failed write (its outcome may be unknown), once nothing is in flight: re-list the
+   * schedule, so the model shows whatever was written, then plan on the model alone again.
    */
   private async catchUp(term: AbortSignal): Promise<void> {
-    const { revision } = await this.opts.registry.prefixWatermark('schedule');
-    await this.waitForSchedule(BigInt(revision), term);
+    await this.applier.idle();
+    await this.schedule!.resync();
     if (term.aborted) return;
     this.applier.pending.clear();
     this.catchUpFirst = false;
@@ -378,36 +378,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.report(err);
     const delay = Math.min(100 * 2 ** this.failures++, 5000);
     await this.clock.sleep(delay, term).catch(() => undefined);
-  }
-
-  private async waitForSchedule(revision: bigint, term: AbortSignal): Promise<void> {
-    const s = this.schedule!;
-    const deadline = Date.now() + 10_000;
-    while (BigInt(s.revision) < revision && !term.aborted && Date.now() < deadline) {
-      await this.nextEvent(s, 'batch', 1000, term);
-    }
-  }
-
-  private nextEvent(
-    s: RegistryStream<unknown> | RegistryStream<UnitRecord> | RegistryStream<AssignmentRecord>,
-    event: 'batch',
-    timeoutMs: number,
-    term: AbortSignal,
-  ): Promise<void> {
-    const stream = s as RegistryStream<unknown>;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        stream.off(event, done);
-        stream.off('synced', done);
-        term.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, timeoutMs);
-      stream.on(event, done);
-      stream.on('synced', done);
-      term.addEventListener('abort', done, { once: true });
-    });
   }
 
   private report(err: FleetError): void {

@@ -151,6 +151,35 @@ describe('engine (in process) against a real etcd', function () {
     }
   });
 
+  it('etcd killed while the leader writes: it catches up from etcd and places every unit once, never on two machines', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    for (const id of ['m1', 'm2', 'm3']) await machine(reg, id);
+    const engine = newEngine('e1', reg);
+    const errors: string[] = [];
+    engine.on('error', (e) => errors.push(e.code));
+    await engine.start();
+    await eventually(async () => engine.isLeader, 'elected');
+    const doubles = await watchDoubles(reg);
+    try {
+      const names = Array.from({ length: 5000 }, (_, i) => `k${i}.service`);
+      await reg.submitUnits(names.map((name) => ({ name, body: unitBody(name), desiredState: 'launched' })));
+      await eventually(async () => (await scheduleOf(reg)).size > 0, 'the leader started writing', 10000);
+      await etcd.kill9AndRestart();
+      await eventually(
+        async () => {
+          const s = await scheduleOf(reg).catch(() => new Map<string, string[]>());
+          return s.size === names.length && names.every((n) => s.get(n)?.length === 1);
+        },
+        'every unit placed once',
+        30000,
+      );
+      expect(doubles.doubles).to.deep.equal([]);
+      console.log(`      (errors the engine reported and retried: ${errors.join(', ') || 'none'})`);
+    } finally {
+      await doubles.stop();
+    }
+  });
+
   it('re-places the units of a machine whose lease is revoked, and of a draining machine', async () => {
     const reg = new Registry(etcd.client, { prefix: etcd.prefix });
     const m1 = await machine(reg, 'm1');
