@@ -10,9 +10,10 @@
  * write of the same key is in flight). So a unit that moves is never assigned to two machines,
  * and two writes of one key land in the order they were planned.
  */
-import { FleetError } from '../lib/errors.js';
+import { FleetError, isRetryable } from '../lib/errors.js';
 import {
   StaleFenceError,
+  type BatchResult,
   type Fence,
   type PlacementReasonsRecord,
   type ReasonsChange,
@@ -26,6 +27,10 @@ import type { Decision } from './planner.js';
 export interface ApplierOptions {
   /** Transactions in flight at once (default 16). */
   concurrency?: number;
+  /** Waits before retry number `attempt` of a write that failed retryably (default 50 ms doubling, up to 2 s). */
+  backoff?: (attempt: number) => Promise<void>;
+  /** Told of each retryable failure before the write is tried again. */
+  onRetry?: (e: FleetError) => void;
 }
 
 export interface ApplyResult {
@@ -69,19 +74,26 @@ export class Applier {
   private removalsInFlight = 0;
   private readonly keysInFlight = new Map<string, number>();
   private waiters: (() => void)[] = [];
+  /** Bumped by abort(): writes being retried give up. */
+  private generation = 0;
+  private readonly backoff: (attempt: number) => Promise<void>;
+  private readonly onRetry: ((e: FleetError) => void) | undefined;
 
   constructor(
     private readonly registry: Registry,
     opts: ApplierOptions = {},
   ) {
     this.concurrency = Math.max(1, opts.concurrency ?? 16);
+    this.backoff = opts.backoff ?? ((n) => new Promise((r) => setTimeout(r, Math.min(50 * 2 ** n, 2000))));
+    this.onRetry = opts.onRetry;
   }
 
   /**
    * Writes the decisions (after everything handed over before). Resolves once all of them are
-   * written; rejects with StaleFenceError (stop: no longer the leader), ApplyAbortedError, or the
-   * registry's typed etcd errors. What was written before a failure stays written; after a
-   * failure every write still queued is dropped (its plan rejects too).
+   * written; rejects with StaleFenceError (stop: no longer the leader), ApplyAbortedError, or a
+   * typed error that retrying cannot fix (a retryable one is retried: see write()). What was
+   * written before a failure stays written; after a failure every write still queued is dropped
+   * (its plan rejects too).
    */
   apply(fence: Fence, decisions: readonly Decision[], view: ClusterView): Promise<ApplyResult> {
     const removals: ScheduleChange[] = [];
@@ -124,6 +136,7 @@ export class Applier {
 
   /** Drops what is queued (the engine stopped or lost leadership): those plans reject. */
   abort(): void {
+    this.generation++;
     this.failAll(new ApplyAbortedError());
   }
 
@@ -195,7 +208,7 @@ export class Applier {
     if (s.removals) this.removalsInFlight++;
     for (const k of s.keys) this.keysInFlight.set(k, (this.keysInFlight.get(k) ?? 0) + 1);
     try {
-      const r = await this.registry.applySchedule(s.fence, s.changes);
+      const r = await this.write(s);
       const rev = BigInt(r.revision);
       this.pending.committed(s.writes, rev);
       const res = s.plan.result;
@@ -219,6 +232,26 @@ export class Applier {
       }
       this.pump();
       this.notify();
+    }
+  }
+
+  /**
+   * Writes one slice; a retryable failure (etcd slow or unreachable: the write may or may not have
+   * been applied) is retried with the same changes, which is harmless if it was applied, until it
+   * succeeds, fails otherwise, or the applier is aborted. The slice keeps its place meanwhile, so
+   * the order of writes holds and what the engine planned on (`pending`) stays true.
+   */
+  private async write(s: Slice): Promise<BatchResult> {
+    const generation = this.generation;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.registry.applySchedule(s.fence, s.changes);
+      } catch (e) {
+        if (!isRetryable(e) || isStaleFence(e)) throw e;
+        this.onRetry?.(e as FleetError);
+        await this.backoff(attempt);
+        if (generation !== this.generation) throw new ApplyAbortedError();
+      }
     }
   }
 

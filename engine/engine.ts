@@ -113,7 +113,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.clock = opts.clock ?? systemClock;
     this.reader = new UnitReader(opts.parseCache);
-    this.applier = new Applier(opts.registry, { concurrency: opts.concurrency ?? 16 });
+    this.applier = new Applier(opts.registry, {
+      concurrency: opts.concurrency ?? 16,
+      onRetry: (e) => this.report(e),
+    });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,
       ttlSeconds: opts.leaseTtlSeconds,

@@ -5,6 +5,7 @@ import { ClusterModel, type ModelAssignment } from '../../engine/model.js';
 import { PendingSchedule } from '../../engine/pending.js';
 import type { Decision } from '../../engine/planner.js';
 import { UnitReader } from '../../engine/unit-info.js';
+import { EtcdClientError } from '../../lib/etcd-errors.js';
 import {
   StaleFenceError,
   type BatchResult,
@@ -127,6 +128,31 @@ describe('engine/applier: order of writes across plans', () => {
     ).to.deep.equal([['a.service'], ['b.service']]);
     for (const c of reg.inFlight()) c.finish();
     await applier.idle();
+  });
+
+  it('a write that fails retryably (etcd slow or gone) is sent again with the same changes and keeps its place', async () => {
+    const reg = new ManualRegistry();
+    const retried: string[] = [];
+    const applier = new Applier(reg as unknown as Registry, {
+      concurrency: 8,
+      backoff: () => Promise.resolve(),
+      onRetry: (e) => retried.push(e.code),
+    });
+    const model = modelWith(['a.service', 'b.service']);
+    const p1 = applier.apply(fence, [place('a.service', 'm1')], model);
+    const p2 = applier.apply(fence, [unplace('b.service', 'm2')], model);
+    await settle();
+    expect(reg.calls).to.have.length(1);
+    reg.calls[0]!.finish(new EtcdClientError('ETCD_DEADLINE', 'etcd did not answer', { retryable: true }));
+    await settle();
+    expect(retried).to.deep.equal(['ETCD_DEADLINE']);
+    // Sent again, and the removal planned after it still waits for it.
+    expect(reg.inFlight().map((c) => c.changes)).to.deep.equal([reg.calls[0]!.changes]);
+    reg.inFlight()[0]!.finish();
+    expect((await p1).written).to.equal(1);
+    await settle();
+    reg.inFlight()[0]!.finish();
+    expect((await p2).written).to.equal(1);
   });
 
   it('after a failed write, what is queued is dropped and those plans reject; room() and idle() resolve', async () => {
