@@ -220,7 +220,9 @@ async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<n
   await pool(txns, IN_FLIGHT, async (t) => {
     const success = Array.from({ length: per }, (_, j) => ({
       request_put: {
-        key: Buffer.from(`${prefix}raw/${machineId((t * per + j) % MACHINES)}/u${t * per + j}.service`),
+        key: Buffer.from(
+          `${prefix}${fenced ? 'raw-fenced' : 'raw'}/${machineId((t * per + j) % MACHINES)}/u${t * per + j}.service`,
+        ),
         value: Buffer.from(value),
       },
     }));
@@ -287,10 +289,11 @@ async function main(): Promise<void> {
         process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s\n`);
         continue;
       }
-      raw.push(await rawRun(client, prefix, false));
-      await client.delete().prefix(prefix).exec();
-      fenced.push(await rawRun(client, prefix, true));
-      await client.delete().prefix(prefix).exec();
+      // Plain and fenced writes, each on keys of its own, in alternating order from run to run.
+      for (const f of r % 2 === 0 ? [false, true] : [true, false]) {
+        (f ? fenced : raw).push(await rawRun(client, prefix, f));
+        await client.delete().prefix(prefix).exec();
+      }
       engine.push(await engineRun(server.endpoint, client, `${prefix}live/`, false));
       await client.delete().prefix(prefix).exec();
       cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
