@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { errorMessage, type FleetError } from '../lib/errors.js';
+import { errorMessage, isFleetError, type FleetError } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import {
   defaultUnitBodyCheck,
@@ -30,6 +30,8 @@ import {
   isActiveState,
   isTemplateName,
   rememberAfter,
+  unitsToHold,
+  unitsToVerify,
   type ActualUnit,
   type DesiredUnit,
 } from './diff.js';
@@ -39,6 +41,9 @@ import { SystemdClient } from './systemd.js';
 import { runTasks, type TaskOutcome } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** How soon units on hold (see unitsOnHold) are checked again. */
+const HOLD_RETRY_MS = 1000;
 
 export interface AgentOptions {
   client: Etcd3;
@@ -91,6 +96,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private again = false;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly toReport = new Set<string>();
   private readonly toForget = new Set<string>();
@@ -212,7 +218,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.reconcileTimer, this.resyncTimer, this.reportTimer]) if (t) clearTimeout(t);
+    for (const t of [this.reconcileTimer, this.resyncTimer, this.reportTimer, this.holdTimer])
+      if (t) clearTimeout(t);
     await this.stream?.stop();
     await this.running?.catch(() => undefined);
     if (opts.leave && this.systemd) {
@@ -353,7 +360,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     const sd = this.systemd;
     const desired = this.desired();
     sd.watch(desired.keys());
-    const tasks = diff({ desired, actual: this.actual(desired), launched: this.launched });
+    const actual = this.actual(desired);
+    let tasks = diff({ desired, actual, launched: this.launched });
+    const hold = await this.unitsOnHold(unitsToVerify(tasks), desired);
+    if (this.stopped || this.fenced) return;
+    if (hold.size > 0) {
+      tasks = diff({ desired, actual, launched: this.launched, hold });
+      this.retryHeldSoon();
+    }
     if (tasks.length === 0) return;
     for (const t of tasks) this.log.debug(`${t.type} ${t.unit}`, { reason: t.reason });
     const outcomes = await runTasks(tasks, {
@@ -380,6 +394,49 @@ export class Agent extends EventEmitter<AgentEvents> {
     await sd.refresh(desired.keys()).catch((e: unknown) => this.warn(e as FleetError));
     this.scheduleReport();
     this.emit('reconciled', { outcomes });
+  }
+
+  /** Reconciles again in HOLD_RETRY_MS (once, however many reconciles held units meanwhile). */
+  private retryHeldSoon(): void {
+    if (this.holdTimer || this.stopped) return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.requestReconcile(0);
+    }, HOLD_RETRY_MS);
+    this.holdTimer.unref();
+  }
+
+  /**
+   * The units about to be loaded or started whose unit key is gone or holds another file: an
+   * assignment the engine wrote in a race with a destroy (it removes it) or with a new file (it
+   * rewrites it). All of them when the units cannot be read (checked again on the next try).
+   */
+  private async unitsOnHold(
+    names: string[],
+    desired: ReadonlyMap<string, DesiredUnit>,
+  ): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    try {
+      const units = await this.opts.registry.getUnits(names);
+      const hashes = new Map([...units].map(([n, u]) => [n, u.record.hash]));
+      const hold = unitsToHold(names, desired, hashes);
+      for (const n of hold) {
+        this.log.info(`not loading or starting ${n}: its unit was destroyed or has another file now`, {
+          machine: this.machineId,
+        });
+      }
+      return hold;
+    } catch (e) {
+      // The registry's typed etcd error names the units it could not read; retried soon.
+      this.warn(
+        isFleetError(e)
+          ? e
+          : new AgentError('UNIT_FILE', `cannot read units ${names.join(', ')}: ${errorMessage(e)}`, {
+              cause: e,
+            }),
+      );
+      return new Set(names);
+    }
   }
 
   private scheduleResync(): void {

@@ -21,6 +21,9 @@
  * - A socket is started only once the service it activates is loaded (assigned here, or known to
  *   systemd): systemd refuses to listen for a service it does not have ("Socket service not loaded,
  *   refusing"), and the engine may hand this machine the socket before its service.
+ * - A unit on hold (its unit key is gone or holds another file: an assignment written in a race
+ *   with a destroy, which the engine removes) gets no task at all: nothing is loaded or started
+ *   for it, and what runs is left as it is until the assignment changes.
  */
 import { parseUnitFile, socketTarget } from '../units/index.js';
 
@@ -84,6 +87,8 @@ export interface DiffInput {
   actual: ReadonlyMap<string, ActualUnit>;
   /** Units this agent launched (or adopted running) for their current file. */
   launched: ReadonlySet<string>;
+  /** Assigned units whose unit key is missing or has another hash: no task for them. */
+  hold?: ReadonlySet<string>;
 }
 
 const ORDER: Record<TaskType, number> = { unload: 0, load: 1, reload: 2, stop: 3, start: 4 };
@@ -103,6 +108,7 @@ export function diff(input: DiffInput): Task[] {
   const names = new Set([...input.desired.keys(), ...input.actual.keys()]);
   let filesChanged = false;
   for (const name of [...names].sort()) {
+    if (input.hold?.has(name)) continue;
     const want = input.desired.get(name);
     const have = input.actual.get(name);
     const ours = have?.fileHash !== undefined;
@@ -149,6 +155,30 @@ export function diff(input: DiffInput): Task[] {
     .map((t, i) => ({ t, i }))
     .sort((a, b) => ORDER[a.t.type] - ORDER[b.t.type] || a.i - b.i)
     .map(({ t }) => t);
+}
+
+/** The units a plan loads or starts: the agent checks their unit keys first (pure). */
+export function unitsToVerify(tasks: readonly Task[]): string[] {
+  const out = new Set<string>();
+  for (const t of tasks) if (t.type === 'load' || t.type === 'start') out.add(t.unit);
+  return [...out];
+}
+
+/**
+ * Which of `names` to hold (pure): those whose unit key is missing (`units` has no entry) or holds
+ * a file with another hash than the assignment's.
+ */
+export function unitsToHold(
+  names: readonly string[],
+  desired: ReadonlyMap<string, DesiredUnit>,
+  unitHashes: ReadonlyMap<string, string>,
+): Set<string> {
+  const out = new Set<string>();
+  for (const n of names) {
+    const h = unitHashes.get(n);
+    if (h === undefined || h !== desired.get(n)?.hash) out.add(n);
+  }
+  return out;
 }
 
 /**

@@ -65,7 +65,6 @@ async function main(): Promise<void> {
       return {
         type: 'put',
         record: { unit: name, machineId, body: u.record.body, hash: u.record.hash, desiredState: 'launched' },
-        unitCreateRevision: u.createRevision,
       };
     });
     const dels: ScheduleChange[] = names.map((unit) => ({ type: 'delete', machineId, unit }));

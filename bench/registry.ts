@@ -153,7 +153,7 @@ async function main(): Promise<void> {
           hash: unit.record.hash,
           desiredState: 'launched',
         };
-        return { type: 'put' as const, record, unitCreateRevision: unit.createRevision };
+        return { type: 'put' as const, record };
       });
       t0 = performance.now();
       await reg.applySchedule(fence, changes);

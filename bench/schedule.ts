@@ -14,7 +14,7 @@
  *
  * Prints one table of medians. Not part of `npm test`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,9 @@ const UNITS = Number(args.get('units') || 100000);
 /** --only=cold: only the cold-start engine runs (for profiling). */
 const ONLY_COLD = args.get('only') === 'cold';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
+
+/** Engine processes running now (stopped by PID if the bench is interrupted). */
+const engines = new Set<ChildProcess>();
 
 function body(i: number): string {
   return `[Unit]\nDescription=bench unit ${i}\n\n[Service]\nExecStart=/bin/sleep ${1000 + i}\n`;
@@ -122,6 +125,7 @@ async function engineRun(
   });
   if (cold) await submitAll();
   const tStart = performance.now();
+  const wallStart = Date.now();
   const main = fileURLToPath(new URL('../engine/main.js', import.meta.url));
   // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine process (e.g. --cpu-prof).
   const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -139,6 +143,8 @@ async function engineRun(
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  engines.add(proc);
+  proc.once('exit', () => engines.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise((r) => proc.once('exit', r));
@@ -160,13 +166,21 @@ async function engineRun(
     // BENCH_ENGINE_LOG=1: the engine's passes and writes (from its stdout), one summary line.
     if (process.env.BENCH_ENGINE_LOG) {
       const lines = out.split('\n').filter((l) => l.startsWith('{'));
-      const events = lines.map((l) => JSON.parse(l) as { event: string; ms?: number; decisions?: number });
+      const events = lines.map(
+        (l) => JSON.parse(l) as { event: string; t: number; ms?: number; decisions?: number },
+      );
       const planned = events.filter((e) => e.event === 'planned');
       const applied = events.filter((e) => e.event === 'applied');
       const sum = (xs: { ms?: number }[]) => Math.round(xs.reduce((n, x) => n + (x.ms ?? 0), 0));
       process.stderr.write(
         `  engine: ${planned.length} passes (${sum(planned)} ms planning; decisions ${planned.map((p) => p.decisions).join(',')}), ${applied.length} applies (${sum(applied)} ms)\n`,
       );
+      // When each pass and write ended, in ms from the clock's start.
+      const at = (e: { t: number }) => e.t - (wallStart + (t0 - tStart));
+      const timeline = events
+        .filter((e) => e.event === 'planned' || e.event === 'applied')
+        .map((e) => `${e.event === 'planned' ? 'P' : 'A'}${e.decisions}@${Math.round(at(e))}`);
+      process.stderr.write(`  timeline (P: planned, A: applied, decisions@ms): ${timeline.join(' ')}\n`);
     }
     if (!cold)
       process.stderr.write(
@@ -182,7 +196,7 @@ async function engineRun(
 
 /**
  * Raw etcd: put transactions of assignment-sized values, IN_FLIGHT at a time: 128 plain puts, or
- * (fenced) the engine's shape: a fence compare plus, per put, a compare on the unit's key.
+ * (fenced) the engine's shape: 127 puts and the fence compare.
  */
 async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<number> {
   const value = JSON.stringify({
@@ -206,11 +220,13 @@ async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<n
   await pool(txns, IN_FLIGHT, async (t) => {
     const success = Array.from({ length: per }, (_, j) => ({
       request_put: {
-        key: Buffer.from(`${prefix}raw/${machineId((t * per + j) % MACHINES)}/u${t * per + j}.service`),
+        key: Buffer.from(
+          `${prefix}${fenced ? 'raw-fenced' : 'raw'}/${machineId((t * per + j) % MACHINES)}/u${t * per + j}.service`,
+        ),
         value: Buffer.from(value),
       },
     }));
-    const compare = fenced ? Array.from({ length: per + 1 }, () => cmp) : [];
+    const compare = fenced ? [cmp] : [];
     await client.kv.txn({ compare, success, failure: [] });
   });
   return (txns * per) / ((performance.now() - t0) / 1000);
@@ -234,7 +250,6 @@ function plannerRun(machines: number): { perSec: number; usPerDecision: number }
         body: b,
         hash: v.hash,
         desiredState: 'launched',
-        createRevision: '1',
       }),
     );
   }
@@ -254,6 +269,13 @@ async function compact(client: Etcd3): Promise<void> {
 
 async function main(): Promise<void> {
   const server = await EtcdServer.start();
+  // Interrupted: still stop the etcd this bench started (by PID) and remove its data.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const p of engines) p.kill('SIGTERM');
+      void server.remove().finally(() => process.exit(130));
+    });
+  }
   const client = createEtcdClient({ etcdServers: [server.endpoint], etcdRequestTimeoutMs: 60000 });
   const engine: EngineResult[] = [];
   const cold: EngineResult[] = [];
@@ -267,10 +289,11 @@ async function main(): Promise<void> {
         process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s\n`);
         continue;
       }
-      raw.push(await rawRun(client, prefix, false));
-      await client.delete().prefix(prefix).exec();
-      fenced.push(await rawRun(client, prefix, true));
-      await client.delete().prefix(prefix).exec();
+      // Plain and fenced writes, each on keys of its own, in alternating order from run to run.
+      for (const f of r % 2 === 0 ? [false, true] : [true, false]) {
+        (f ? fenced : raw).push(await rawRun(client, prefix, f));
+        await client.delete().prefix(prefix).exec();
+      }
       engine.push(await engineRun(server.endpoint, client, `${prefix}live/`, false));
       await client.delete().prefix(prefix).exec();
       cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
@@ -309,7 +332,7 @@ async function main(): Promise<void> {
     `| raw etcd batched writes | 128 puts per txn, ${IN_FLIGHT} in flight, assignment-sized values, etcd3 client | ${fmt(rw)} keys/s |`,
   );
   console.log(
-    `| raw etcd, the engine's txn shape | 127 puts + 128 compares (fence + one per put) per txn, ${IN_FLIGHT} in flight | ${fmt(rf)} keys/s |`,
+    `| raw etcd, the engine's txn shape | 127 puts + the fence compare per txn, ${IN_FLIGHT} in flight | ${fmt(rf)} keys/s |`,
   );
   console.log(
     `| engine / raw etcd (submitted at once; cold start) | | ${(e / rw).toFixed(2)}; ${(c / rw).toFixed(2)} |`,

@@ -26,9 +26,9 @@ import {
   type StreamEvent,
   type UnitRecord,
 } from '../lib/registry/index.js';
-import { Applier, ApplyAbortedError, isConflict, isStaleFence, type ApplyResult } from './applier.js';
-import { ClusterModel } from './model.js';
-import { plan, type Plan } from './planner.js';
+import { Applier, ApplyAbortedError, isStaleFence, type ApplyResult } from './applier.js';
+import { ClusterModel, type ClusterView } from './model.js';
+import { plan, type Decision, type Plan } from './planner.js';
 import { reasonsChanges, withInvalidUnits, type InvalidUnit } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
 
@@ -94,7 +94,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   private dirty = true;
   private scheduled = false;
   private running: Promise<void> | undefined;
-  private lastWritten = 0n;
+  /** A write of an earlier plan failed: handled by the loop before it plans again. */
+  private writeFailure: unknown;
+  /** Wait for the model to show all of etcd's schedule before planning (after a failed write). */
+  private catchUpFirst = false;
+  /** How long the last pass that decided something took (0: it decided nothing). */
+  private lastPassMs = 0;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
@@ -111,7 +116,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.clock = opts.clock ?? systemClock;
     this.reader = new UnitReader(opts.parseCache);
-    this.applier = new Applier(opts.registry, { concurrency: opts.concurrency ?? 16 });
+    this.applier = new Applier(opts.registry, {
+      concurrency: opts.concurrency ?? 16,
+      onRetry: (e) => this.report(e),
+    });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,
       ttlSeconds: opts.leaseTtlSeconds,
@@ -187,11 +195,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stopped = true;
     this.stopping.abort(new EngineStoppedError());
     this.term?.abort(new EngineStoppedError());
+    this.applier.abort();
     if (this.timer) clearInterval(this.timer);
     this.currentFence = undefined;
     await this.stopFenceWatch?.();
     await this.campaign.stop();
     await this.running;
+    await this.applier.idle();
     await Promise.all([this.units?.stop(), this.machines?.stop(), this.schedule?.stop()]);
   }
 
@@ -208,7 +218,6 @@ export class Engine extends EventEmitter<EngineEvents> {
           body: r.body,
           hash: r.hash,
           desiredState: r.desiredState,
-          createRevision: e.item.createRevision,
         }),
       );
     }
@@ -245,6 +254,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.currentFence = fence;
     this.recordedReasons = undefined;
     this.term = new AbortController();
+    this.applier.pending.clear();
+    this.writeFailure = undefined;
+    this.catchUpFirst = false;
     this.failures = 0;
     this.stopFenceWatch = watchFence(this.opts.registry, fence, (err) => {
       if (this.currentFence === fence) void this.campaign.restart(err);
@@ -257,6 +269,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private onDeposed(err: FleetError): void {
     this.currentFence = undefined;
     this.term?.abort(err);
+    this.applier.abort();
     void this.stopFenceWatch?.();
     this.stopFenceWatch = undefined;
     this.opts.log?.warn('no longer the engine leader', { error: err.message });
@@ -286,26 +299,33 @@ export class Engine extends EventEmitter<EngineEvents> {
       const fence = this.currentFence;
       const term = this.term!.signal;
       try {
-        // Our own last writes must be in the model first, or we would decide them again.
-        await this.waitForSchedule(this.lastWritten, term);
+        const failed = this.writeFailure;
+        if (failed !== undefined) {
+          this.writeFailure = undefined;
+          await this.applier.idle();
+          throw failed;
+        }
+        if (this.catchUpFirst) await this.catchUp(term);
+        // The next plan is handed over once the writes of the last one are nearly all sent, and
+        // planning takes at most about half of the time while changes keep coming (a pass costs
+        // O(units): in a big cluster, more changes per pass instead of a pass per change).
+        await this.applier.room();
+        if (this.lastPassMs >= 1)
+          await this.clock.sleep(Math.min(this.lastPassMs, 500), term).catch(() => undefined);
         // Let events that arrived meanwhile land, then plan once for all of them.
         await new Promise<void>((r) => setImmediate(r));
-        if (this.currentFence !== fence) return;
+        if (this.currentFence !== fence || this.writeFailure !== undefined) continue;
         this.dirty = false;
+        // Planned on the model with our writes it does not show yet, so none is decided twice.
+        this.applier.pending.prune(BigInt(this.schedule!.revision));
+        const view = this.applier.pending.view(this.model);
         const t0 = performance.now();
-        const p = plan(this.model, this.clock.now());
+        const p = plan(view, this.clock.now());
         this.lastPlan = p;
-        this.emit('planned', {
-          decisions: p.decisions.length,
-          unplaced: p.unplaced,
-          ms: performance.now() - t0,
-        });
-        if (p.decisions.length > 0) {
-          const t1 = performance.now();
-          const r = await this.applier.apply(fence, p.decisions, this.model, term);
-          if (r.revision > this.lastWritten) this.lastWritten = r.revision;
-          this.emit('applied', { ...r, decisions: p.decisions.length, ms: performance.now() - t1 });
-        }
+        const ms = performance.now() - t0;
+        this.lastPassMs = p.decisions.length > 0 ? ms : 0;
+        this.emit('planned', { decisions: p.decisions.length, unplaced: p.unplaced, ms });
+        if (p.decisions.length > 0) this.write(fence, p.decisions, view);
         // Why the units left unplaced are not placed, for fleetctl.
         this.recordedReasons ??= await this.applier.readReasons();
         const unplaced = withInvalidUnits(p.unplaced, [...this.invalidUnits.values()]);
@@ -319,10 +339,38 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
         this.failures = 0;
       } catch (e) {
-        if (this.applier.highestRevision > this.lastWritten) this.lastWritten = this.applier.highestRevision;
         await this.onFailure(e, fence, term);
       }
     }
+  }
+
+  /** Hands the decisions to the applier; the loop goes on planning while they are written. */
+  private write(fence: Fence, decisions: Decision[], view: ClusterView): void {
+    const t0 = performance.now();
+    this.applier.apply(fence, decisions, view).then(
+      (r) => {
+        if (this.currentFence === fence) {
+          this.emit('applied', { ...r, decisions: decisions.length, ms: performance.now() - t0 });
+        }
+      },
+      (e: unknown) => {
+        if (this.currentFence !== fence) return;
+        if (this.writeFailure === undefined || isStaleFence(e)) this.writeFailure = e;
+        this.kick();
+      },
+    );
+  }
+
+  /**
+   * After a failed write (its outcome may be unknown), once nothing is in flight: re-list the
+   * schedule, so the model shows whatever was written, then plan on the model alone again.
+   */
+  private async catchUp(term: AbortSignal): Promise<void> {
+    await this.applier.idle();
+    await this.schedule!.resync();
+    if (term.aborted) return;
+    this.applier.pending.clear();
+    this.catchUpFirst = false;
   }
 
   private async onFailure(e: unknown, fence: Fence, term: AbortSignal): Promise<void> {
@@ -336,12 +384,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (this.currentFence === fence) await this.campaign.restart(e);
       return;
     }
-    if (isConflict(e)) {
-      // A unit changed under the plan: wait until the units stream has caught up, then re-plan.
-      this.opts.log?.debug('schedule write conflicted; re-planning', { error: e.message });
-      await this.nextEvent(this.units!, 'batch', 200, term);
-      return;
-    }
+    this.catchUpFirst = true;
     const err = isFleetError(e)
       ? e
       : new FleetError('ENGINE_FAILED', `the engine failed to plan or apply: ${errorMessage(e)}`, {
@@ -350,36 +393,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.report(err);
     const delay = Math.min(100 * 2 ** this.failures++, 5000);
     await this.clock.sleep(delay, term).catch(() => undefined);
-  }
-
-  private async waitForSchedule(revision: bigint, term: AbortSignal): Promise<void> {
-    const s = this.schedule!;
-    const deadline = Date.now() + 10_000;
-    while (BigInt(s.revision) < revision && !term.aborted && Date.now() < deadline) {
-      await this.nextEvent(s, 'batch', 1000, term);
-    }
-  }
-
-  private nextEvent(
-    s: RegistryStream<unknown> | RegistryStream<UnitRecord> | RegistryStream<AssignmentRecord>,
-    event: 'batch',
-    timeoutMs: number,
-    term: AbortSignal,
-  ): Promise<void> {
-    const stream = s as RegistryStream<unknown>;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        stream.off(event, done);
-        stream.off('synced', done);
-        term.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, timeoutMs);
-      stream.on(event, done);
-      stream.on('synced', done);
-      term.addEventListener('abort', done, { once: true });
-    });
   }
 
   private report(err: FleetError): void {

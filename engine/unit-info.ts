@@ -23,8 +23,6 @@ export interface ModelUnit {
   desiredState: DesiredState;
   body: string;
   hash: string;
-  /** The create revision of the unit's key: schedule writes are guarded by it. */
-  createRevision: string;
   /** False when the file or its [X-Fleet] section has errors: such a unit is never placed. */
   valid: boolean;
   /** Why the unit is invalid (empty when valid). */
@@ -42,7 +40,6 @@ export interface UnitInput {
   body: string;
   hash: string;
   desiredState: DesiredState;
-  createRevision: string;
 }
 
 interface Derived {
@@ -77,7 +74,6 @@ export class UnitReader {
       desiredState: input.desiredState,
       body: input.body,
       hash: input.hash,
-      createRevision: input.createRevision,
       valid: d.valid,
       problems: d.problems,
       requirements: d.requirements,

@@ -72,7 +72,7 @@ import {
   duplicateKeys,
   modRevisionIs,
   putOp,
-  uniqueCompares,
+  rangeOp,
   type TxnItem,
 } from './txn.js';
 import { defaultUnitBodyCheck } from './unit-check.js';
@@ -111,19 +111,14 @@ export interface UnitInput {
   source?: string;
 }
 
-/** One change to the schedule, as the engine's applier writes it. */
+/**
+ * One change to the schedule, as the engine's applier writes it. A put carries no guard on the unit
+ * key (docs/etcd-schema.md, "assignments of destroyed units"): the engine removes an assignment
+ * whose unit is gone, and an agent loads or starts an assignment only once it has read its unit
+ * with the same hash.
+ */
 export type ScheduleChange =
-  | {
-      type: 'put';
-      record: AssignmentRecord;
-      /**
-       * The create revision of the unit key the engine planned from (Stored.createRevision): the
-       * write is refused if the unit was destroyed (or destroyed and submitted again) since, so a
-       * destroyed unit is never placed again.
-       */
-      unitCreateRevision: string;
-    }
-  | { type: 'delete'; machineId: string; unit: string };
+  { type: 'put'; record: AssignmentRecord } | { type: 'delete'; machineId: string; unit: string };
 
 /** One change to the placement reasons, as the engine writes them. */
 export type ReasonsChange =
@@ -355,6 +350,31 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return kv ? this.decodeOrReport(kv, this.decodeUnitKv) : undefined;
   }
 
+  /**
+   * The units of these names that exist and are valid, by name, read at one revision per
+   * maxTxnOps names (a read-only transaction of point reads). An agent reads the units of the
+   * assignments it is about to load or start with it.
+   */
+  async getUnits(names: readonly string[]): Promise<Map<string, Stored<UnitRecord>>> {
+    for (const n of names) this.refuseUnitName(n);
+    const out = new Map<string, Stored<UnitRecord>>();
+    for (let i = 0; i < names.length; i += this.maxTxnOps) {
+      const slice = names.slice(i, i + this.maxTxnOps);
+      const res = await this.txn(
+        [],
+        slice.map((n) => rangeOp(this.keys.unit(n))),
+        [],
+        `read unit${slice.length === 1 ? '' : 's'} ${slice.join(', ')}`,
+      );
+      for (const r of res.responses) {
+        const kv = r.response_range?.kvs[0];
+        const stored = kv ? this.decodeOrReport(kv, this.decodeUnitKv) : undefined;
+        if (stored) out.set(stored.record.name, stored);
+      }
+    }
+    return out;
+  }
+
   listUnits(): Promise<Listing<UnitRecord>> {
     return this.list(this.keys.unitsPrefix(), 'units', this.decodeUnitKv);
   }
@@ -423,11 +443,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
             `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
             key,
           );
-        const unitKey = this.keys.unit(r.unit);
-        items.push({
-          compares: [createRevisionIs(unitKey, c.unitCreateRevision)],
-          ops: [putOp(key, value)],
-        });
+        items.push({ compares: [], ops: [putOp(key, value)] });
       } else {
         this.refuseMachineId(c.machineId);
         this.refuseUnitName(c.unit);
@@ -439,31 +455,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
     let revision = '0';
     const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
     for (const chunk of chunks) {
-      // One guard per unit per transaction (a global unit's puts share it).
-      const unitCompares = uniqueCompares(chunk.flatMap((c) => c.compares));
-      const failure: IRequestOp[] = [
-        { request_range: { key: Buffer.from(fence.key), keys_only: true } },
-        ...unitCompares.map((c) => ({ request_range: { key: c.key!, keys_only: true } })),
-      ].slice(0, this.maxTxnOps);
       const res = await this.txn(
-        [fenceCmp, ...unitCompares],
+        [fenceCmp],
         chunk.flatMap((c) => c.ops),
-        failure,
+        [],
         'write the schedule',
       );
-      if (!res.succeeded) {
-        const f = res.responses[0]?.response_range?.kvs[0];
-        if (!f || f.create_revision !== fence.createRevision) throw new StaleFenceError(fence);
-        const changed = unitCompares
-          .map((cmp, i) => ({ cmp, kv: res.responses[i + 1]?.response_range?.kvs[0] }))
-          .filter(({ cmp, kv }) => (kv?.create_revision ?? '0') !== String(cmp.create_revision))
-          .map(({ cmp }) => this.keys.parse(cmp.key!.toString()))
-          .map((p) => (p.kind === 'unit' ? p.unit : '?'));
-        throw new ConflictError(
-          `unit${changed.length === 1 ? '' : 's'} ${changed.join(', ')} (destroyed or submitted again since the engine planned)`,
-          this.keys.unit(changed[0] ?? ''),
-        );
-      }
+      if (!res.succeeded) throw new StaleFenceError(fence);
       revision = res.header.revision;
     }
     return { revision, transactions: chunks.length };

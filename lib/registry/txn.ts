@@ -54,23 +54,6 @@ export function modRevisionIs(key: string, rev: string | number): ICompare {
   return { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: rev };
 }
 
-/**
- * The compares without repeats (same key, target and expected value), first occurrence kept, in
- * order: the puts of one unit on many machines (a global unit) need its guard once per
- * transaction, not once per put. Pure.
- */
-export function uniqueCompares(compares: readonly ICompare[]): ICompare[] {
-  const seen = new Set<string>();
-  const out: ICompare[] = [];
-  for (const c of compares) {
-    const id = `${c.target}\u0000${c.result}\u0000${String(c.create_revision ?? '')}\u0000${String(c.mod_revision ?? '')}\u0000${String(c.version ?? '')}\u0000${c.value?.toString('hex') ?? ''}\u0000${c.key?.toString('hex') ?? ''}\u0000${c.range_end?.toString('hex') ?? ''}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push(c);
-  }
-  return out;
-}
-
 /** The key named by an op (for duplicate detection). */
 export function opKey(op: IRequestOp): string | undefined {
   const k = op.request_put?.key ?? op.request_delete_range?.key;

@@ -119,6 +119,29 @@ describe('agent on fleet-lab machines (real systemd, real etcd)', function () {
     expect(await show('m1', 'change.service', 'ExecStart')).to.contain('100002');
   });
 
+  it('an assignment whose unit is gone or has another file is neither loaded nor started, until the unit has that file', async () => {
+    // Written as the engine may write it in a race with a destroy: no unit key. A control unit in
+    // the same assignment write shows the agent has acted on that write.
+    const body = svc('orphan', '/bin/sleep 100003');
+    await engine.assignWithoutUnit(m2, [{ name: 'orphan.service', body }]);
+    await engine.assign(m2, [{ name: 'control.service', body: svc('control', '/bin/sleep 100004') }]);
+    await until(() => running(m2, 'control.service'), 'control.service running');
+    await new Promise((r) => setTimeout(r, 1500)); // one more check of the held unit (every 1 s)
+    expect(await show('m2', 'orphan.service', 'LoadState')).to.equal('not-found');
+    expect(await sh('m2', 'test -e /run/fleet/units/orphan.service || echo none')).to.equal('none');
+    // The unit exists again, with another file: still held.
+    await reg.submitUnit({ name: 'orphan.service', body: svc('other'), desiredState: 'launched' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await show('m2', 'orphan.service', 'LoadState')).to.equal('not-found');
+    // With the assigned file: started at the next check.
+    await reg.replaceUnit({ name: 'orphan.service', body, desiredState: 'launched' });
+    await until(() => running(m2, 'orphan.service'), 'orphan.service running once its unit has that file');
+    await engine.unassign(m2, ['orphan.service', 'control.service']);
+    await reg.destroyUnit('orphan.service');
+    await reg.destroyUnit('control.service');
+    await until(async () => (await stateOf(reg, m2, 'orphan.service')) === undefined, 'orphan state removed');
+  });
+
   it('a unit with an [Install] section is enabled at runtime', async () => {
     const body = `${svc('installed')}\n[Install]\nWantedBy=multi-user.target\n`;
     await engine.assign(m1, [{ name: 'inst.service', body }]);

@@ -6,6 +6,8 @@ import {
   diff,
   isTemplateName,
   rememberAfter,
+  unitsToHold,
+  unitsToVerify,
   type ActualUnit,
   type DesiredUnit,
   type DiffInput,
@@ -180,6 +182,48 @@ describe('agent/diff: desired vs actual -> ordered tasks', () => {
       'start dead.service',
       'start old.service',
     ]);
+  });
+
+  describe('assignments whose unit is gone or has another file (a race with destroy) are held', () => {
+    it('the units a plan would load or start are the ones checked', () => {
+      const tasks = diff(
+        input(
+          [want('new.service', 'h1'), want('run.service', 'h2'), want('ld.service', 'h3', 'loaded')],
+          [have('run.service', 'h2', 'active'), have('gone.service', 'h0', 'active')],
+          ['run.service'],
+        ),
+      );
+      expect(unitsToVerify(tasks).sort()).to.deep.equal(['ld.service', 'new.service']);
+    });
+
+    it('holds a unit whose key is missing or whose hash differs from the assignment', () => {
+      const desired = new Map(
+        [want('a.service', 'h1'), want('b.service', 'h2'), want('c.service', 'h3')].map((d) => [d.name, d]),
+      );
+      const hashes = new Map([
+        ['a.service', 'h1'],
+        ['b.service', 'other'],
+      ]);
+      expect([...unitsToHold(['a.service', 'b.service', 'c.service'], desired, hashes)]).to.deep.equal([
+        'b.service',
+        'c.service',
+      ]);
+    });
+
+    it('a held unit gets no task (no load, no start, no unload of what runs); others go on', () => {
+      const held = {
+        ...input(
+          [want('orphan.service', 'h1'), want('new.service', 'h9'), want('run.service', 'h3')],
+          [have('run.service', 'h2', 'active')],
+          ['run.service'],
+        ),
+        hold: new Set(['orphan.service', 'run.service']),
+      };
+      expect(show(diff(held))).to.deep.equal(['load new.service', 'reload', 'start new.service']);
+      expect(
+        show(diff({ ...held, hold: new Set(['orphan.service', 'new.service', 'run.service']) })),
+      ).to.deep.equal([]);
+    });
   });
 
   describe('properties', () => {

@@ -3,7 +3,12 @@
  * engine will), on a real etcd, against agents running inside fleet-lab machines.
  */
 import type { Etcd3 } from 'etcd3';
-import type { Fence, Registry, UnitStateRecord } from '../../lib/registry/index.js';
+import {
+  defaultUnitBodyCheck,
+  type Fence,
+  type Registry,
+  type UnitStateRecord,
+} from '../../lib/registry/index.js';
 
 /** Elects the test as engine leader; returns its fence and how to resign. */
 export async function electEngine(
@@ -53,10 +58,27 @@ export class TestEngine {
           hash: stored.record.hash,
           desiredState: state,
         },
-        unitCreateRevision: stored.createRevision,
       });
     }
     await this.reg.applySchedule(this.fence, changes);
+  }
+
+  /**
+   * Assigns without writing the unit key: what the engine may write in a race with a destroy (or
+   * a new file) of the unit.
+   */
+  async assignWithoutUnit(machineId: string, units: { name: string; body: string }[]): Promise<void> {
+    await this.reg.applySchedule(
+      this.fence,
+      units.map((u) => {
+        const c = defaultUnitBodyCheck(u.body);
+        if (!c.ok) throw new Error(c.reason);
+        return {
+          type: 'put' as const,
+          record: { unit: u.name, machineId, body: u.body, hash: c.hash, desiredState: 'launched' as const },
+        };
+      }),
+    );
   }
 
   async unassign(machineId: string, units: string[]): Promise<void> {

@@ -32,7 +32,6 @@ export function model(
   assignments: Record<string, string | string[]> = {},
 ): ClusterModel {
   const m = new ClusterModel();
-  let rev = 1;
   for (const raw of units) {
     const spec = typeof raw === 'string' ? { name: raw } : raw;
     const body = unitBody(spec);
@@ -42,7 +41,6 @@ export function model(
         body,
         hash: createHash('sha256').update(body).digest('hex').slice(0, 16),
         desiredState: spec.state ?? 'launched',
-        createRevision: String(rev++),
       }),
     );
   }

@@ -44,7 +44,6 @@ describe('engine/model', () => {
                   body: BODY,
                   hash: 'h',
                   desiredState: 'launched',
-                  createRevision: '1',
                 }),
               );
               break;
@@ -73,7 +72,7 @@ describe('engine/model', () => {
   it('merges new names into the order without disturbing the previous list', () => {
     const m = new ClusterModel();
     const put = (name: string) =>
-      m.putUnit(reader.read({ name, body: BODY, hash: 'h', desiredState: 'launched', createRevision: '1' }));
+      m.putUnit(reader.read({ name, body: BODY, hash: 'h', desiredState: 'launched' }));
     put('b.service');
     put('d.service');
     const first = m.names();

@@ -184,7 +184,6 @@ describe('engine/planner', () => {
           body,
           hash: 'w2',
           desiredState: 'launched',
-          createRevision: '9',
         }),
       );
       m.putAssignment({ unit: 'web2.service', machineId: 'm3', hash: 'w2', desiredState: 'launched' });
@@ -310,9 +309,7 @@ describe('engine/planner', () => {
       // m3 gets a unit too, so m1 (old) is the least loaded with m2/m3 at 1: tie by ID -> m1.
       const reader = new UnitReader();
       const body = unitBody({ name: 'z.service' });
-      m.putUnit(
-        reader.read({ name: 'z.service', body, hash: 'z', desiredState: 'launched', createRevision: '7' }),
-      );
+      m.putUnit(reader.read({ name: 'z.service', body, hash: 'z', desiredState: 'launched' }));
       m.putAssignment({ unit: 'z.service', machineId: 'm3', hash: 'z', desiredState: 'launched' });
       const p = step(m);
       expect(placements(m)['new.service']).to.equal('m1');

@@ -31,7 +31,6 @@ describe('engine/unit-info', () => {
           body,
           hash: v.ok ? v.hash : `bad${i}`,
           desiredState: 'launched' as const,
-          createRevision: '1',
         };
         const fast = new UnitReader(cache).read(input);
         const slow = new UnitReader().read(input);

@@ -397,7 +397,6 @@ for (const kind of ['etcd', 'api'] as const) {
         await reg().applySchedule(fence, [
           {
             type: 'put',
-            unitCreateRevision: u.createRevision,
             record: {
               unit: u.id,
               machineId: M1,

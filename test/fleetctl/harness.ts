@@ -118,7 +118,6 @@ export class StandInCluster {
       if (!cur || cur.record.desiredState !== r.desiredState || cur.record.hash !== r.hash) {
         changes.push({
           type: 'put',
-          unitCreateRevision: u.createRevision,
           record: { unit: r.name, machineId: m.id, body: r.body, hash: r.hash, desiredState: r.desiredState },
         });
       }

@@ -107,7 +107,6 @@ export async function place(
           hash: u.record.hash,
           desiredState: p.desiredState,
         },
-        unitCreateRevision: u.createRevision,
       });
     }
     await reg.applySchedule(fence, changes);

@@ -59,7 +59,7 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
         hash: u.record.hash,
         desiredState: 'launched',
       };
-      return { type: 'put', record: rec, unitCreateRevision: u.createRevision };
+      return { type: 'put', record: rec };
     });
     const kv = etcd.client.kv;
     const txn = kv.txn.bind(kv);

@@ -99,7 +99,6 @@ describe('docs/etcd-schema.md: the etcdctl examples work and fleet reads them li
             hash: mine.record.hash,
             desiredState: 'launched',
           },
-          unitCreateRevision: mine.createRevision,
         },
       ]);
       const lease = etcd.client.lease(10, { autoKeepAlive: false });

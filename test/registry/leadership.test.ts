@@ -22,7 +22,6 @@ describe('lib/registry engine leadership (fenced) against a real etcd', function
     const hash = u.record.hash;
     return {
       type: 'put',
-      unitCreateRevision: u.createRevision,
       record: { unit: 'x.service', machineId: 'm1', body: BODY, hash, desiredState: 'launched' },
     };
   }

@@ -13,9 +13,7 @@ import {
   prefixEnd,
   memoizeCheck,
   markMemoized,
-  createRevisionIs,
   encodeAssignment,
-  uniqueCompares,
   validateAssignment,
   MAX_VALUE_BYTES,
   type AssignmentRecord,
@@ -264,20 +262,6 @@ describe('lib/registry pure parts', () => {
       };
       expect(validateAssignment(good, check)).to.deep.equal({ ok: true, record: good });
       expect(validateAssignment({ ...good, hash: 'h4' }, check).ok).to.equal(false);
-    });
-  });
-
-  describe('uniqueCompares', () => {
-    it('keeps the first of each repeated compare, in order, and every distinct one', () => {
-      const a1 = createRevisionIs('/f/units/a.service', '5');
-      const a2 = createRevisionIs('/f/units/a.service', '5');
-      const aOther = createRevisionIs('/f/units/a.service', '6');
-      const b = createRevisionIs('/f/units/b.service', '5');
-      const u = uniqueCompares([a1, b, a2, aOther, b]);
-      expect(u).to.have.length(3);
-      expect(u[0]).to.equal(a1);
-      expect(u[1]).to.equal(b);
-      expect(u[2]).to.equal(aOther);
     });
   });
 

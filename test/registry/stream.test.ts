@@ -52,7 +52,6 @@ describe('lib/registry list-then-watch streams against a real etcd', function ()
     const fence = await reg.fenceFor(await c.getCampaignKey());
     const rec = (m: string) => ({
       type: 'put' as const,
-      unitCreateRevision: u.createRevision,
       record: {
         unit: 'w.service',
         machineId: m,
