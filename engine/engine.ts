@@ -2,8 +2,9 @@
  * The engine: one per fleetd (unless disable_engine), one leader in the cluster. Every candidate
  * keeps the cluster model warm from the registry's list-then-watch streams; the leader plans on
  * every change (bursts coalesced into one pass with setImmediate, no fixed delay) and writes the
- * decisions through the applier, fenced by its leadership. A periodic full re-list and pass
- * (engine_reconcile_interval) is only a safety net.
+ * decisions through the applier, fenced by its leadership. A periodic pass on the model
+ * (engine_reconcile_interval) and a much slower full re-list of etcd (relistIntervalMs, default 10
+ * minutes) are only safety nets: re-listing 100,000 units every 2 s would be fleet's polling again.
  *
  * Events: 'elected' (fence), 'deposed' (error: stop at once, campaign again), 'error' (a failure it
  * retries), 'planned' and 'applied' (what each pass decided and wrote).
@@ -38,8 +39,10 @@ export interface EngineOptions {
   candidate: string;
   /** engine_lease_ttl. */
   leaseTtlSeconds: number;
-  /** engine_reconcile_interval: the safety-net full re-list and pass. */
+  /** engine_reconcile_interval: the safety-net pass over the model (no etcd reads). */
   reconcileIntervalMs: number;
+  /** The safety-net full re-list of units, machines and schedule (default: the streams' 10 minutes). */
+  relistIntervalMs?: number;
   clock?: Clock;
   log?: Logger;
   signal?: AbortSignal;
@@ -154,7 +157,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const reg = this.opts.registry;
     const streamOpts = {
       signal: this.stopping.signal,
-      resyncIntervalMs: this.opts.reconcileIntervalMs,
+      ...(this.opts.relistIntervalMs !== undefined ? { resyncIntervalMs: this.opts.relistIntervalMs } : {}),
       ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
     };
     this.units = reg.watchUnits(streamOpts);
