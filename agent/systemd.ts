@@ -403,6 +403,41 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     }
   }
 
+  /**
+   * The type of the job systemd has queued for the unit a process belongs to ("stop", "restart",
+   * "try-restart", ...), or undefined when it has none or the process is in no unit: how a daemon
+   * tells `systemctl restart` from `systemctl stop` when its SIGTERM arrives (GetUnitByPID, the
+   * unit's Job property, the job's JobType).
+   */
+  async pendingJobOf(pid: number): Promise<string | undefined> {
+    const bus = this.bus;
+    if (!bus) throw this.unavailable(new Error('not connected'));
+    const get = async (path: string, iface: string, name: string): Promise<unknown> => {
+      const r = await this.rawCall(bus, DEST, path, 'org.freedesktop.DBus.Properties', 'Get', 'ss', [
+        iface,
+        name,
+      ]);
+      return (r?.body[0] as dbus.Variant | undefined)?.value;
+    };
+    let unitPath: string;
+    try {
+      const r = await this.manager('GetUnitByPID', 'u', [pid]);
+      unitPath = String(r?.body[0]);
+    } catch (e) {
+      if (/NoUnitForPID|NoSuchUnit/.test(errorMessage(e))) return undefined;
+      throw systemdError(e, `find the unit of process ${pid} (GetUnitByPID)`);
+    }
+    try {
+      const job = (await get(unitPath, UNIT_IFACE, 'Job')) as [number, string] | undefined;
+      if (!job || !job[0]) return undefined;
+      return String(await get(job[1], 'org.freedesktop.systemd1.Job', 'JobType'));
+    } catch (e) {
+      // The job may finish between the two reads: then there is none.
+      if (/UnknownObject|NoSuchJob|UnknownMethod/.test(errorMessage(e))) return undefined;
+      throw systemdError(e, `read the pending job of ${unitPath}`);
+    }
+  }
+
   // ------------------------------------------------------------------ watched state
 
   /**

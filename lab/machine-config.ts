@@ -38,6 +38,7 @@ export function fleetConf(state: LabState, m: MachineRecord): string {
     `metadata="${metadata}"`,
     `agent_ttl="${state.agentTtl}s"`,
     `public_ip="${m.ip}"`,
+    ...(state.engineTtl !== undefined ? [`engine_lease_ttl="${state.engineTtl}s"`] : []),
     '',
   ].join('\n');
 }
