@@ -40,6 +40,9 @@ import { runTasks, type TaskOutcome } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
 
+/** A reconcile whose calls failed retryably runs again after this long. */
+const RETRY_AFTER_MS = 1000;
+
 /** systemd job types that stop a service and start it again (pure). */
 export function isRestartJob(jobType: string | undefined): boolean {
   return (
@@ -397,10 +400,13 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.toForget.add(task.unit);
         }
       }
-      this.launched = rememberAfter(this.launched, task);
+      this.launched = rememberAfter(this.launched, task, error);
       if (task.unit) this.toReport.add(task.unit);
       if (error) this.warn(error);
     }
+    // Calls that never reached systemd (refused by the bus, no answer) are tried again shortly.
+    if (outcomes.some((o) => o.error?.retryable))
+      setTimeout(() => this.requestReconcile(0), RETRY_AFTER_MS).unref();
     // Units that were loaded or unloaded: ask systemd once for their state.
     await sd.refresh(desired.keys()).catch((e: unknown) => this.warn(e as FleetError));
     this.scheduleReport();

@@ -22,6 +22,7 @@ import dbus from 'dbus-next';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { unitObjectPath, unitOfObjectPath } from './bus-path.js';
+import { CallGate } from './call-gate.js';
 import { isTemplateName, type SystemdUnitState } from './diff.js';
 import { AgentError, systemdError } from './errors.js';
 
@@ -43,6 +44,11 @@ export interface SystemdClientOptions {
   filesRoot?: string;
   /** Deadline of each D-Bus call (default 25 s, D-Bus's own default). */
   callTimeoutMs?: number;
+  /**
+   * Calls in flight at once on the connection (default 64); more wait their turn. The system bus
+   * refuses more pending replies than its max_replies_per_connection (128 on Debian).
+   */
+  maxCallsInFlight?: number;
   /** Signals about watched units are gathered this long before one ListUnitsByNames (default 5 ms). */
   settleMs?: number;
   log?: Logger;
@@ -87,6 +93,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   private reconnecting = false;
   private readonly timeoutMs: number;
   private readonly settleMs: number;
+  private readonly gate: CallGate;
   readonly address: string;
 
   private constructor(private readonly opts: SystemdClientOptions) {
@@ -94,6 +101,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     this.address = opts.busAddress ?? DEFAULT_SYSTEM_BUS;
     this.timeoutMs = opts.callTimeoutMs ?? 25000;
     this.settleMs = opts.settleMs ?? 5;
+    this.gate = new CallGate(opts.maxCallsInFlight ?? 64);
   }
 
   /** Connects, subscribes to systemd's signals, and returns the client. Throws AgentError. */
@@ -248,15 +256,18 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   ): Promise<dbus.Message | null> {
     this.calls.set(member, (this.calls.get(member) ?? 0) + 1);
     const msg = new dbus.Message({ destination, path, interface: iface, member, signature, body });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const e = new Error(`no answer within ${this.timeoutMs} ms`);
-        (e as { type?: string }).type = 'org.freedesktop.DBus.Error.Timeout';
-        reject(e);
-      }, this.timeoutMs);
+    // The deadline counts from the moment the call is sent, not from when it joined the queue.
+    return this.gate.run(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const e = new Error(`no answer within ${this.timeoutMs} ms`);
+          (e as { type?: string }).type = 'org.freedesktop.DBus.Error.Timeout';
+          reject(e);
+        }, this.timeoutMs);
+      });
+      return Promise.race([bus.call(msg), deadline]).finally(() => clearTimeout(timer));
     });
-    return Promise.race([bus.call(msg), deadline]).finally(() => clearTimeout(timer));
   }
 
   private manager(member: string, signature: string, body: unknown[]): Promise<dbus.Message | null> {
