@@ -146,21 +146,41 @@ describe('functional: 1,000 units on 5 machines, and churn while the engine lead
         }
       }
       for (const m of machines) {
-        const files = (await f.sh(m, 'ls /run/fleet/units')).split('\n').filter(Boolean).sort().join();
-        const mine = schedule
-          .filter((i) => i.record.machineId === f.machineId(m))
-          .map((i) => i.record.unit)
-          .sort()
-          .join();
-        if (files !== mine) out.push(`${m}: unit files differ from its assignments`);
+        const files = (await f.sh(m, 'ls /run/fleet/units')).split('\n').filter(Boolean);
+        const mine = new Set(
+          schedule.filter((i) => i.record.machineId === f.machineId(m)).map((i) => i.record.unit),
+        );
+        const extra = files.filter((u) => !mine.has(u));
+        const missing = [...mine].filter((u) => !files.includes(u));
+        if (extra.length + missing.length > 0)
+          out.push(
+            `${m}: unit files not assigned there: [${extra.join(' ')}], assigned without a file: [${missing.join(' ')}]`,
+          );
       }
       return out;
     };
     let last: string[] = [];
     const t0 = Date.now();
+    let lastLog = t0;
+    let dumped = false;
     await until(
       async () => {
         last = await problems();
+        if (Date.now() - lastLog > 10000 && last.length > 0) {
+          lastLog = Date.now();
+          console.log(`      still ${last.length} problems, e.g. ${last.slice(0, 4).join('; ')}`);
+          if (process.env.FLEET_FUNCTIONAL_DEBUG && !dumped) {
+            dumped = true;
+            const m = /running (m\d)|^(m\d):/.exec(last[0]!)?.slice(1).find(Boolean);
+            if (m)
+              console.log(
+                await f.sh(
+                  m,
+                  'journalctl -u fleetd --no-pager -o short-precise | grep -v LimitsExc | tail -n 150',
+                ),
+              );
+          }
+        }
         return last.length === 0 || undefined;
       },
       'every unit where its desired state says, exactly once',
