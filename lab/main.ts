@@ -165,7 +165,16 @@ const cli = yargs(hideBin(process.argv))
     'boot one more machine into the running cluster (joins with fleetd if the others run it)',
     (y) => y.option('metadata', { type: 'string', describe: 'its metadata: key=value,key=value' }),
     async (argv) => {
-      const metadata = argv.metadata ? parseMetadataFlag(`m1:${argv.metadata}`)[1] : {};
+      let metadata: Record<string, string> = {};
+      if (argv.metadata) {
+        try {
+          metadata = parseMetadataFlag(`m1:${argv.metadata}`)[1];
+        } catch {
+          throw new LabError(
+            `add-machine --metadata "${argv.metadata}": expected key=value[,key=value...], e.g. role=web,disk=ssd`,
+          );
+        }
+      }
       const name = await open(argv.name).addMachine({ metadata });
       progress(`${name}: running`);
     },

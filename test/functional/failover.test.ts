@@ -100,7 +100,7 @@ describe('functional: machine, agent and engine loss on real machines', function
     const mine = unitsOn(before, m);
     const sampler = new DoubleRunSampler(f, () => units);
     sampler.start();
-    let took = 0;
+    let took: number;
     try {
       const t0 = Date.now();
       await f.sh(m, 'systemctl stop fleetd.service');

@@ -72,6 +72,14 @@ describe('functional: 1,000 units on 5 machines, and churn while the engine lead
   });
 
   it('churn with the engine leader killed 3 times: every unit ends where its desired state says, once', async () => {
+    if (process.env.FLEET_FUNCTIONAL_DEBUG) {
+      for (const m of machines) {
+        await f.sh(
+          m,
+          "echo 'verbosity=1' >> /etc/fleet/fleet.conf; systemctl kill --signal=HUP fleetd.service",
+        );
+      }
+    }
     const rnd = prng(0xf1ee7);
     // undefined: destroyed
     const want = new Map<string, DesiredState | undefined>(all.map((u) => [u, 'launched']));
@@ -171,12 +179,13 @@ describe('functional: 1,000 units on 5 machines, and churn while the engine lead
           console.log(`      still ${last.length} problems, e.g. ${last.slice(0, 4).join('; ')}`);
           if (process.env.FLEET_FUNCTIONAL_DEBUG && !dumped) {
             dumped = true;
-            const m = /running (m\d)|^(m\d):/.exec(last[0]!)?.slice(1).find(Boolean);
+            const p = /assigned (\S*) running (\S*)/.exec(last[0]!);
+            const m = p ? (p[2]!.split(',').find((x) => x !== p[1]) ?? p[1]) : /^(m\d):/.exec(last[0]!)?.[1];
             if (m)
               console.log(
                 await f.sh(
                   m,
-                  'journalctl -u fleetd --no-pager -o short-precise | grep -v LimitsExc | tail -n 150',
+                  'journalctl -u fleetd --no-pager -o short-precise | grep -v LimitsExc | tail -n 400',
                 ),
               );
           }
