@@ -23,6 +23,9 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { unitObjectPath, unitOfObjectPath } from './bus-path.js';
 import { CallGate } from './call-gate.js';
+import { JobWaiters, type JobResult } from './job-waiters.js';
+
+export type { JobResult } from './job-waiters.js';
 import { isTemplateName, type SystemdUnitState } from './diff.js';
 import { AgentError, systemdError } from './errors.js';
 
@@ -65,12 +68,6 @@ export interface SystemdEvents {
   warning: [AgentError];
 }
 
-export interface JobResult {
-  unit: string;
-  /** systemd's job result: done, canceled, timeout, failed, dependency, skipped. */
-  result: string;
-}
-
 type Bus = dbus.MessageBus;
 
 function sameState(a: SystemdUnitState | undefined, b: SystemdUnitState | undefined): boolean {
@@ -86,9 +83,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   private readonly states = new Map<string, SystemdUnitState | undefined>();
   private readonly dirty = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
-  private readonly jobWaiters = new Map<string, (r: JobResult) => void>();
-  /** Jobs that finished before anyone waited for them (a reply can trail its JobRemoved). */
-  private readonly finishedJobs = new Map<string, JobResult>();
+  private readonly jobs = new JobWaiters();
   private closed = false;
   private reconnecting = false;
   private readonly timeoutMs: number;
@@ -349,21 +344,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
 
   /** Waits for a job (from start/stop) to finish (JobRemoved); undefined after timeoutMs. */
   waitJob(jobPath: string, timeoutMs: number): Promise<JobResult | undefined> {
-    const done = this.finishedJobs.get(jobPath);
-    if (done) {
-      this.finishedJobs.delete(jobPath);
-      return Promise.resolve(done);
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.jobWaiters.delete(jobPath);
-        resolve(undefined);
-      }, timeoutMs);
-      this.jobWaiters.set(jobPath, (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-    });
+    return this.jobs.wait(jobPath, timeoutMs);
   }
 
   /** ResetFailedUnit(name); a unit systemd does not know is not an error. */
@@ -512,16 +493,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       if (msg.interface === MANAGER) {
         if (msg.member === 'JobRemoved') {
           const [, job, unit, result] = msg.body as [number, string, string, string];
-          const r = { unit, result };
-          const w = this.jobWaiters.get(job);
-          if (w) {
-            this.jobWaiters.delete(job);
-            w(r);
-          } else {
-            this.finishedJobs.set(job, r);
-            if (this.finishedJobs.size > 4096)
-              this.finishedJobs.delete(this.finishedJobs.keys().next().value!);
-          }
+          this.jobs.finish(job, { unit, result });
           // PropertiesChanged carries the new state of a unit we know; ask only about the others.
           if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
         } else if (msg.member === 'UnitNew' || msg.member === 'UnitRemoved') {

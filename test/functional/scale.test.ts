@@ -180,7 +180,9 @@ describe('functional: 1,000 units on 5 machines, and churn while the engine lead
           if (process.env.FLEET_FUNCTIONAL_DEBUG && !dumped) {
             dumped = true;
             const p = /assigned (\S*) running (\S*)/.exec(last[0]!);
-            const m = p ? (p[2]!.split(',').find((x) => x !== p[1]) ?? p[1]) : /^(m\d):/.exec(last[0]!)?.[1];
+            const m = p
+              ? p[2]!.split(',').find((x) => x !== '' && x !== p[1]) || p[1]
+              : /^(m\d):/.exec(last[0]!)?.[1];
             if (m)
               console.log(
                 await f.sh(
