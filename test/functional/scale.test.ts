@@ -183,6 +183,14 @@ describe('functional: 1,000 units on 5 machines, and churn while the engine lead
             const m = p
               ? p[2]!.split(',').find((x) => x !== '' && x !== p[1]) || p[1]
               : /^(m\d):/.exec(last[0]!)?.[1];
+            const unit = /^(\S+\.service)/.exec(last[0]!)?.[1];
+            if (m && unit)
+              console.log(
+                await f.sh(
+                  m,
+                  `systemctl status --no-pager ${unit}; systemctl list-jobs --no-pager | grep -v waiting | head -n 20; journalctl --no-pager -o short-precise -n 60 | grep -v fleetd`,
+                ),
+              );
             if (m)
               console.log(
                 await f.sh(
