@@ -60,6 +60,8 @@ export interface AgentOptions {
   ttlSeconds: number;
   unitsDirectory: string;
   publicIp?: string;
+  /** This machine's fleetd API over TCP, advertised in its machine record (lib/api-endpoint.ts). */
+  apiEndpoint?: string;
   metadata?: Record<string, string>;
   /** D-Bus address of systemd (default: the system bus). */
   busAddress?: string;
@@ -182,6 +184,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           metadata: o.metadata ?? {},
           version: AGENT_VERSION,
           draining: false,
+          ...(o.apiEndpoint ? { apiEndpoint: o.apiEndpoint } : {}),
         },
         ...(o.clock ? { clock: o.clock } : {}),
       });

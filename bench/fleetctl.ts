@@ -5,7 +5,10 @@
  * unix socket (served by this process over the same etcd). etcd is started here (lab/etcd-server)
  * and stopped by PID at the end.
  *
- *   npm run build && node dist/bench/fleetctl.js [--units=1000] [--runs=10]
+ *   npm run build && node dist/bench/fleetctl.js [--units=1000] [--runs=10] [--compare=DIR]
+ *
+ * --compare=DIR adds the API-driver rows of another build's fleetctl (DIR/bin/fleetctl.js, e.g. a
+ * checkout of an older commit, built), run interleaved with these: a before/after in one run.
  *
  * Prints one table of medians (and min/max). Not part of `npm test`.
  */
@@ -30,6 +33,7 @@ const UNITS = Number(args.get('units') || 1000);
 const RUNS = Number(args.get('runs') || 10);
 const MACHINES = 3;
 const BIN = resolve('bin/fleetctl.js');
+const COMPARE = args.get('compare') ? resolve(args.get('compare')!, 'bin/fleetctl.js') : undefined;
 
 function stats(xs: number[]): { median: number; min: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -114,6 +118,18 @@ async function main(): Promise<void> {
         `fleetctl list-units (API driver, token_limit ${Math.max(UNITS, 100)})`,
         [BIN, `--endpoint=unix://${sock1}`, 'list-units'],
       ],
+      ...(COMPARE
+        ? ([
+            [
+              `${COMPARE}: list-units (API driver, token_limit 100)`,
+              [COMPARE, `--endpoint=unix://${sock}`, 'list-units'],
+            ],
+            [
+              `${COMPARE}: list-units (API driver, token_limit ${Math.max(UNITS, 100)})`,
+              [COMPARE, `--endpoint=unix://${sock1}`, 'list-units'],
+            ],
+          ] as [string, string[]][])
+        : []),
       ['fleetctl list-machines (API driver)', [BIN, `--endpoint=unix://${sock}`, 'list-machines']],
       ['fleetctl --version (no cluster)', [BIN, '--version']],
     ];

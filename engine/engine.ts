@@ -14,6 +14,7 @@ import { FleetError, errorMessage, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import {
   EngineCampaign,
+  invalidUnitKeyName,
   watchFence,
   type AssignmentRecord,
   type BackoffDelay,
@@ -28,7 +29,7 @@ import {
 import { Applier, ApplyAbortedError, isConflict, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel } from './model.js';
 import { plan, type Plan } from './planner.js';
-import { reasonsChanges } from './reasons.js';
+import { reasonsChanges, withInvalidUnits, type InvalidUnit } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
 
 export interface EngineOptions {
@@ -103,6 +104,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** The placement reasons in etcd, as this leader knows them (read when elected). */
   private recordedReasons: Map<string, PlacementReasonsRecord> | undefined;
   private stopDone: Promise<void> | undefined;
+  /** Unit keys holding values fleet cannot use (key -> why), recorded as reasons by the leader. */
+  private readonly invalidUnits = new Map<string, InvalidUnit>();
 
   constructor(private readonly opts: EngineOptions) {
     super();
@@ -151,6 +154,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.schedule = reg.watchSchedule(undefined, streamOpts);
     this.units.on('put', (e) => this.onUnit(e));
     this.units.on('delete', (e) => this.onUnit(e));
+    this.units.on('invalid', (e) => {
+      const rest = e.key.slice(reg.keys.unitsPrefix().length);
+      this.invalidUnits.set(e.key, { unit: invalidUnitKeyName(rest), key: e.key, reason: e.reason });
+      this.kick();
+    });
+    this.units.on('cleared', (e) => {
+      if (this.invalidUnits.delete(e.key)) this.kick();
+    });
     this.machines.on('put', (e) => this.onMachine(e));
     this.machines.on('delete', (e) => this.onMachine(e));
     this.schedule.on('put', (e) => this.onAssignment(e));
@@ -297,7 +308,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
         // Why the units left unplaced are not placed, for fleetctl.
         this.recordedReasons ??= await this.applier.readReasons();
-        const changes = reasonsChanges(this.recordedReasons, p.unplaced, p.at);
+        const unplaced = withInvalidUnits(p.unplaced, [...this.invalidUnits.values()]);
+        const changes = reasonsChanges(this.recordedReasons, unplaced, p.at);
         if (changes.length > 0) {
           await this.applier.writeReasons(fence, changes);
           for (const c of changes) {

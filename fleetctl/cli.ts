@@ -85,6 +85,9 @@ export function driverOptionsFrom(
       caFile: str('caFile') ?? str('etcdCafile'),
       certFile: str('certFile') ?? str('etcdCertfile'),
       keyFile: str('keyFile') ?? str('etcdKeyfile'),
+      etcdCaFile: str('etcdCafile'),
+      etcdCertFile: str('etcdCertfile'),
+      etcdKeyFile: str('etcdKeyfile'),
       requestTimeoutMs: Math.round(timeout * 1000),
     },
   };

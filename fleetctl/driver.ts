@@ -7,6 +7,7 @@
  * (the default) never loads the etcd client, and `--help` loads neither.
  */
 import { FleetError } from '../lib/errors.js';
+import type { UnitOutputRequest, UnitOutputResult } from './unit-output.js';
 
 export type DesiredState = 'inactive' | 'loaded' | 'launched';
 export const DESIRED_STATES: readonly DesiredState[] = ['inactive', 'loaded', 'launched'];
@@ -37,6 +38,37 @@ export interface UnitInfo {
   machineIds: string[];
   /** [X-Fleet] Global=true: placed on every fitting machine; commands never block on it (as fleet). */
   global: boolean;
+  /** Who submitted it ("fleetctl", "api", a directory's source id...); undefined when nobody said. */
+  source?: string | undefined;
+  /**
+   * Set when the unit's key holds a value fleet cannot use (recorded by the engine): why. Such a
+   * unit has no file, options or hash; its state shows as "invalid".
+   */
+  invalid?: string;
+}
+
+/** The row of a unit whose key holds an invalid value (as the engine recorded it). */
+export function invalidUnitInfo(name: string, reason: string): UnitInfo {
+  return {
+    name,
+    body: '',
+    options: [],
+    hash: '',
+    desiredState: 'inactive',
+    currentState: 'inactive',
+    machineId: undefined,
+    machineIds: [],
+    global: false,
+    invalid: reason,
+  };
+}
+
+/** A unit to create with its desired state and source (fleetctl apply). */
+export interface NewUnitInfo {
+  name: string;
+  body: string;
+  desiredState: DesiredState;
+  source: string;
 }
 
 /** What systemd on one machine says about one unit (written by that machine's agent). */
@@ -76,8 +108,20 @@ export interface Driver {
   getUnit(name: string): Promise<UnitInfo | undefined>;
   /** Create-only: throws DriverError UNIT_EXISTS if a unit of that name exists. */
   createUnit(name: string, body: string): Promise<void>;
-  /** Replaces the file of an existing unit, keeping its desired state. */
-  replaceUnit(name: string, body: string): Promise<void>;
+  /**
+   * Create-only for many units at once (batched where the driver can): units that exist are
+   * returned in `existing`, untouched.
+   */
+  submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }>;
+  /**
+   * Replaces the file of an existing unit, keeping its desired state (and its source), unless
+   * `opts` sets them.
+   */
+  replaceUnit(
+    name: string,
+    body: string,
+    opts?: { desiredState?: DesiredState; source?: string },
+  ): Promise<void>;
   setDesiredState(name: string, state: DesiredState): Promise<void>;
   /** Throws DriverError UNIT_NOT_FOUND when absent. */
   destroyUnit(name: string): Promise<void>;
@@ -93,6 +137,15 @@ export interface Driver {
   why(name: string): Promise<WhyInfo>;
   /** A draining machine takes no new units. Throws DriverError MACHINE_NOT_FOUND when absent. */
   setDraining(machineId: string, draining: boolean): Promise<void>;
+  /**
+   * A unit's `systemctl status` or journal, from the fleetd of the machine it runs on, each chunk
+   * handed to `sink` as it arrives (unit-output.ts).
+   */
+  unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult>;
   close(): Promise<void>;
 }
 
@@ -108,6 +161,13 @@ export interface DriverOptions {
   keyFile?: string | undefined;
   /** Per request (--request-timeout, seconds in the flag). */
   requestTimeoutMs: number;
+  /**
+   * etcd's own TLS files (--etcd-cafile...), when they differ from the fleet API's; by default
+   * caFile/certFile/keyFile serve both (fleet's flags).
+   */
+  etcdCaFile?: string | undefined;
+  etcdCertFile?: string | undefined;
+  etcdKeyFile?: string | undefined;
 }
 
 export type DriverErrorCode =

@@ -66,6 +66,14 @@ export const FAST_COMMANDS: Readonly<Record<string, CommandSpec>> = {
     positional: { name: 'unit', max: 1 },
   },
   drain: { options: {}, positional: { name: 'machine', max: 1 } },
+  status: { options: {}, positional: { name: 'units', max: Infinity } },
+  journal: {
+    options: {
+      lines: { type: 'number', default: 10 },
+      follow: { type: 'boolean', default: false, alias: 'f' },
+    },
+    positional: { name: 'unit', max: 1 },
+  },
   undrain: { options: {}, positional: { name: 'machine', max: 1 } },
 };
 

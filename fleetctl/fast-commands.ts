@@ -20,6 +20,8 @@ export const FAST_MODULES: Readonly<Record<string, Loader>> = {
   restart: async () => (await import('./commands/restart.js')).restartCommand,
   cat: async () => (await import('./commands/cat.js')).catCommand,
   why: async () => (await import('./commands/why.js')).whyCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  journal: async () => (await import('./commands/journal.js')).journalCommand,
   drain: async () => (await import('./commands/drain.js')).drainCommand,
   undrain: async () => (await import('./commands/drain.js')).undrainCommand,
 };

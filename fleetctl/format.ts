@@ -83,11 +83,11 @@ const target: Field<UnitInfo> = (u, c) => {
 export const LIST_UNIT_FILES_FIELDS: Readonly<Record<string, Field<UnitInfo>>> = {
   unit: (u) => u.name,
   global: (u) => String(u.global),
-  dstate: (u) => dash(u.desiredState),
+  dstate: (u) => (u.invalid !== undefined ? '-' : dash(u.desiredState)),
   target,
   tmachine: target,
-  state: (u) => (u.global ? '-' : dash(u.currentState)),
-  hash: (u, c) => (c.full ? u.hash : u.hash.slice(0, SHORT_HASH_LENGTH)),
+  state: (u) => (u.invalid !== undefined ? 'invalid' : u.global ? '-' : dash(u.currentState)),
+  hash: (u, c) => (u.invalid !== undefined ? '-' : c.full ? u.hash : u.hash.slice(0, SHORT_HASH_LENGTH)),
   desc: (u) => dash(description(u.options)),
 };
 export const LIST_UNIT_FILES_DEFAULT = 'unit,hash,dstate,state,target';
@@ -162,6 +162,8 @@ export function unitsJson(units: readonly UnitInfo[]): string {
         desiredState: u.desiredState,
         currentState: u.currentState,
         machineID: u.machineId ?? '',
+        // Beyond fleet: why the unit's key holds a value fleet cannot use.
+        ...(u.invalid !== undefined ? { invalid: u.invalid } : {}),
       })),
       null,
       2,

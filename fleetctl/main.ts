@@ -4,9 +4,18 @@
  * parsed by fast-args.ts and run without loading yargs; nothing here (or in a command module's top
  * level) imports an etcd client.
  */
+import { chooseDriver } from './driver.js';
 import { fastParse, unknownFlagVariables } from './fast-args.js';
 import { FAST_MODULES } from './fast-commands.js';
 import { ExitCode } from './output.js';
+
+/** Starts loading the API driver's modules when the command line says it will be used. */
+function prefetchDriver(values: Readonly<Record<string, unknown>>): void {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  if (chooseDriver(str('driver'), str('endpoint')) === 'api') {
+    import('./drivers/api.js').catch(() => undefined); // a failure shows when the command opens it
+  }
+}
 
 export async function main(argv: string[]): Promise<void> {
   // A switch for tests and debugging: FLEETCTL_SLOW_PATH=1 always parses with yargs.
@@ -28,6 +37,8 @@ export async function main(argv: string[]): Promise<void> {
   const fast = slow ? undefined : fastParse(argv, process.env);
   const load = fast ? FAST_MODULES[fast.command] : undefined;
   if (fast && load) {
+    // The driver the command will open, loaded meanwhile (both are chains of file reads).
+    prefetchDriver(fast.values);
     const command = await load();
     if (command.handler) {
       await command.handler({ _: [fast.command], $0: 'fleetctl', ...fast.values });

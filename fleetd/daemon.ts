@@ -3,12 +3,15 @@
  * SIGHUP -> reload; SIGTERM -> STOPPING, components stopped in reverse, listeners closed, etcd
  * closed. One log line per event.
  */
+import { readFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
 import type { FleetConfig } from '../lib/config.js';
 import { connectEtcd } from '../lib/etcd-client.js';
 import { errorMessage } from '../lib/errors.js';
+import { readMachineId } from '../lib/machine-id.js';
 import { createLogger, type LogFields, type Logger, type LogLevel } from '../lib/log.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
+import type { PeerTls } from './api/peer.js';
 import { createApi, type Api } from './api/server.js';
 import type { Component, ComponentFactory } from './component.js';
 import { DEFAULT_COMPONENTS } from './components.js';
@@ -121,11 +124,14 @@ export class Fleetd {
         onInvalid: (r) => this.log.warn(r.message),
       });
       await registry.checkSchema();
+      const machineId = readMachineId(cfg.machineIdFile);
       this.api = createApi({
         registry,
         tokenLimit: cfg.tokenLimit,
         log: this.log.child('api'),
         metrics: this.metrics,
+        ...(machineId ? { machineId } : {}),
+        peers: { tls: peerTls(cfg), timeoutMs: Math.max(cfg.etcdRequestTimeoutMs, 5000) },
       });
       this.listeners = await openListeners(cfg, this.api.handle, {
         ...(this.opts.env ? { env: this.opts.env } : {}),
@@ -234,5 +240,22 @@ export class Fleetd {
       this.log.info('stopped');
     })();
     return this.stopped;
+  }
+}
+
+/**
+ * This fleetd's identity towards its peers' APIs (status/journal forwarding): its own TLS
+ * certificate, key and CA, when all three are configured and readable.
+ */
+function peerTls(cfg: FleetConfig): PeerTls | undefined {
+  if (!cfg.apiTlsCertFile || !cfg.apiTlsKeyFile || !cfg.apiTlsCaFile) return undefined;
+  try {
+    return {
+      cert: readFileSync(cfg.apiTlsCertFile),
+      key: readFileSync(cfg.apiTlsKeyFile),
+      ca: readFileSync(cfg.apiTlsCaFile),
+    };
+  } catch {
+    return undefined; // the listener reports unreadable files itself
   }
 }

@@ -21,6 +21,14 @@ import {
   toMemberRecord,
 } from './etcd-cluster.js';
 import { LabError, LabStateError, MachineError } from './errors.js';
+import {
+  LAB_API_PORT,
+  MACHINE_TLS,
+  issueMachineCert,
+  machineTlsFiles,
+  makeLabTls,
+  type LabTls,
+} from './certs.js';
 import { fleetConf, fleetdEntry, fleetdUnit } from './machine-config.js';
 import {
   consoleTail,
@@ -111,6 +119,16 @@ export class Lab {
   /** etcd client URLs of the cluster. */
   get endpoints(): string[] {
     return this.st.etcd.map(clientUrl);
+  }
+
+  /** The lab CA and the host's client certificate for fleetctl (undefined: no fleetd). */
+  get tls(): LabTls | undefined {
+    return this.st.tls ? { ...this.st.tls } : undefined;
+  }
+
+  /** The fleetd API of a machine over mutual TLS (use with the tls files). */
+  apiEndpoint(name: string): string {
+    return `https://${this.machine(name).ip}:${LAB_API_PORT}`;
   }
 
   /** One shell line pointing fleetctl and etcdctl at the cluster. */
@@ -276,6 +294,11 @@ export class Lab {
       });
     }
     this.save();
+    if (withFleetd) {
+      st.tls = await makeLabTls(st.dir, st.name, st.machines);
+      this.save();
+      log(`TLS: CA and client certificate in ${st.tls.dir}`);
+    }
     const units = withFleetd ? ['fleetd.service'] : [];
     // Let every start finish (or fail) before reporting a failure, so that the teardown that
     // follows sees every process that was started.
@@ -315,6 +338,12 @@ export class Lab {
       'etc/fleet/fleet.conf': fleetConf(st, m),
     };
     const enable: MachineSpec['enable'] = [];
+    if (st.tls) {
+      const t = machineTlsFiles(st.tls, m.name);
+      files[`${MACHINE_TLS.dir}/ca.pem`] = t.ca;
+      files[`${MACHINE_TLS.dir}/machine.pem`] = t.cert;
+      files[`${MACHINE_TLS.dir}/machine-key.pem`] = t.key;
+    }
     if (withFleetd && entry) {
       files['etc/systemd/system/fleetd.service'] = fleetdUnit(st.repo, entry);
       enable.push({ target: 'basic.target', unit: 'fleetd.service' });
@@ -386,6 +415,7 @@ export class Lab {
     st.machines.push(m);
     this.save();
     try {
+      if (st.tls) await issueMachineCert(st.tls, st.name, m);
       await this.bootOne(m, st.fleetdEntry, withFleetd);
       if (!m.pid1) throw new MachineError(st.name, name, `machine ${name} has no PID 1`);
       await waitRunning(

@@ -1,9 +1,10 @@
 /**
  * What each machine is told: its /etc/fleet/fleet.conf (etcd endpoints, metadata, agent TTL,
- * public IP) and, once fleetd is built, the fleetd.service that runs it from the checkout.
+ * public IP, the API's TCP listener and TLS files) and, once fleetd is built, the fleetd.service that runs it from the checkout.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { LAB_API_PORT, MACHINE_TLS } from './certs.js';
 import { clientUrl } from './etcd-cluster.js';
 import { LabError } from './errors.js';
 import type { LabState, MachineRecord } from './state.js';
@@ -39,6 +40,16 @@ export function fleetConf(state: LabState, m: MachineRecord): string {
     `agent_ttl="${state.agentTtl}s"`,
     `public_ip="${m.ip}"`,
     ...(state.engineTtl !== undefined ? [`engine_lease_ttl="${state.engineTtl}s"`] : []),
+    // The API over mutual TLS at the machine's IP: fleetctl status/journal reach the unit's
+    // machine there (its machine record advertises https://IP:PORT), from the host or a peer.
+    ...(state.tls
+      ? [
+          `api_tcp_address="${m.ip}:${LAB_API_PORT}"`,
+          `api_tls_certfile="${MACHINE_TLS.cert}"`,
+          `api_tls_keyfile="${MACHINE_TLS.key}"`,
+          `api_tls_cafile="${MACHINE_TLS.ca}"`,
+        ]
+      : []),
     '',
   ].join('\n');
 }

@@ -156,7 +156,7 @@ function writeInject(spec: MachineSpec): void {
   for (const [rel, content] of Object.entries(spec.files)) {
     const path = join(inject, rel);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, content);
+    writeFileSync(path, content, { mode: rel.endsWith('key.pem') ? 0o600 : 0o644 });
   }
   const unitDir = join(inject, 'etc/systemd/system');
   mkdirSync(unitDir, { recursive: true });

@@ -84,13 +84,8 @@ export async function claimSubnet(cluster: string): Promise<SubnetClaim> {
     const subnet = `${RANGE}.${x}`;
     if (used.some((n) => cidrsOverlap(n, `${subnet}.0/24`))) continue;
     const claim = join(dir, subnet);
-    let fd: number;
-    try {
-      fd = openSync(claim, 'wx', 0o644);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw e;
-    }
+    const fd = createExclusive(dir, claim);
+    if (fd === undefined) continue;
     writeSync(fd, `${cluster}\n`);
     closeSync(fd);
     return { subnet, claim };
@@ -98,6 +93,23 @@ export async function claimSubnet(cluster: string): Promise<SubnetClaim> {
   throw new LabError(
     `cluster "${cluster}": no free /24 in ${RANGE}.0.0/16 (all claimed under ${dir} or used by the host); bring other clusters down`,
   );
+}
+
+/**
+ * Creates `file` in `dir` only if it does not exist yet: its fd, or undefined when it exists. Another
+ * cluster's teardown may remove the (then empty) directory at any moment, so ENOENT re-creates it.
+ */
+function createExclusive(dir: string, file: string): number | undefined {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openSync(file, 'wx', 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return undefined;
+      if (code !== 'ENOENT' || attempt >= 5) throw e;
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+    }
+  }
 }
 
 export function releaseSubnet(claim: string): void {

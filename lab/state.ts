@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError, LabStateError } from './errors.js';
+import type { LabTls } from './certs.js';
 import type { ProcRef } from './proc.js';
 
 export const STATE_VERSION = 1;
@@ -78,6 +79,8 @@ export interface LabState {
   };
   etcd: EtcdMemberRecord[];
   machines: MachineRecord[];
+  /** The lab CA and the host's client certificate (certs.ts); set when fleetd runs in the machines. */
+  tls?: LabTls;
   /**
    * The cluster's cgroup (v2): every process the lab starts runs under it (machines in <root>/mI,
    * etcd in <root>/etcd), so down finds even one whose PID was never recorded.

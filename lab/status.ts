@@ -40,7 +40,11 @@ export interface LabStatus {
 
 export function exportLine(st: LabState): string {
   const eps = st.etcd.map(clientUrl);
-  return `export FLEETCTL_ENDPOINT=${eps[0] ?? ''} FLEETCTL_DRIVER=etcd ETCDCTL_API=3 ETCDCTL_ENDPOINTS=${eps.join(',')}`;
+  // The client certificate lets fleetctl status/journal reach each machine's fleetd (mutual TLS).
+  const tls = st.tls
+    ? ` FLEETCTL_CA_FILE=${st.tls.ca} FLEETCTL_CERT_FILE=${st.tls.clientCert} FLEETCTL_KEY_FILE=${st.tls.clientKey}`
+    : '';
+  return `export FLEETCTL_ENDPOINT=${eps[0] ?? ''} FLEETCTL_DRIVER=etcd${tls} ETCDCTL_API=3 ETCDCTL_ENDPOINTS=${eps.join(',')}`;
 }
 
 export async function statusOf(st: LabState): Promise<LabStatus> {

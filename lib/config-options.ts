@@ -20,6 +20,12 @@ import {
 } from './config-values.js';
 import { METADATA_ALLOWED, parseMetadata } from './metadata.js';
 
+/** An absolute path, or empty: not set. */
+function parseAbsolutePathOrEmpty(text: string): Parsed<string | undefined> {
+  if (text.trim() === '') return { ok: true, value: undefined };
+  return parseAbsolutePath(text);
+}
+
 /** The configuration fleetd and fleetctl run with. Times carry their unit in the name. */
 export interface FleetConfig {
   etcdServers: string[];
@@ -40,6 +46,11 @@ export interface FleetConfig {
   /** The engine leader's lease TTL: a dead leader is replaced within it. */
   engineLeaseTtlSeconds: number;
   unitsDirectory: string;
+  /**
+   * Ours: a directory of unit files this fleetd keeps applied to the cluster (like `fleetctl apply
+   * --prune --watch`); undefined: off. Not units_directory, where the agent writes.
+   */
+  unitSourceDirectory: string | undefined;
   disableEngine: boolean;
   /** Ours: run no agent (an API/engine-only fleetd, e.g. on a control node without units). */
   disableAgent: boolean;
@@ -182,6 +193,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '/run/fleet/units',
     allowed: 'an absolute directory path',
     parse: parseAbsolutePath,
+  },
+  {
+    name: 'unit_source_directory',
+    field: 'unitSourceDirectory',
+    default: '',
+    allowed: 'an absolute directory path (e.g. /etc/fleet/units.d), or empty: off',
+    parse: parseAbsolutePathOrEmpty,
   },
   {
     name: 'disable_engine',

@@ -5,13 +5,16 @@
  * loads the etcd client and `--help`, `verify` and `version` load neither.
  */
 import type { CommandModule } from 'yargs';
+import { applyCommand } from './apply.js';
 import { catCommand } from './cat.js';
 import { destroyCommand } from './destroy.js';
 import { drainCommand, undrainCommand } from './drain.js';
 import { listMachinesCommand, listUnitFilesCommand, listUnitsCommand } from './list.js';
+import { journalCommand } from './journal.js';
 import { loadCommand } from './load.js';
 import { restartCommand } from './restart.js';
 import { startCommand } from './start.js';
+import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
 import { submitCommand } from './submit.js';
 import { unloadCommand } from './unload.js';
@@ -21,15 +24,18 @@ import { whyCommand } from './why.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
 export const commands: ReadonlyArray<CommandModule<any, any>> = [
+  applyCommand,
   catCommand,
   destroyCommand,
   drainCommand,
   listMachinesCommand,
   listUnitFilesCommand,
+  journalCommand,
   listUnitsCommand,
   loadCommand,
   restartCommand,
   startCommand,
+  statusCommand,
   stopCommand,
   submitCommand,
   undrainCommand,

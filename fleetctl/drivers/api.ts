@@ -27,11 +27,14 @@ import {
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitOptionRecord,
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
+import { tlsProblem } from '../tls-words.js';
+import type { UnitOutputRequest, UnitOutputResult } from '../unit-output.js';
 // units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
 // list-units and list-machines do not pay for it.
 type UnitText = typeof import('../unit-text.js');
@@ -41,6 +44,10 @@ const loadUnitText = async (): Promise<UnitText> => (unitText ??= await import('
 export const API_BASE = '/fleet/v1/';
 /** Up to this many units, a blocking command polls each one instead of listing the cluster. */
 const SNAPSHOT_ONE_BY_ONE = 16;
+/** Items per page fleetctl asks fleetd for (fleetd's ?pageSize= extension; docs/api.md). */
+export const PAGE_SIZE = 10000;
+/** Create-only PUTs in flight at once (fleetctl apply of many files). */
+const SUBMIT_CONCURRENCY = 16;
 /** At most this many pages are followed (a loop guard against a server repeating its token). */
 const MAX_PAGES = 100000;
 
@@ -100,6 +107,8 @@ interface WireUnit {
   desiredState?: unknown;
   currentState?: unknown;
   machineID?: unknown;
+  source?: unknown;
+  invalid?: unknown;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -137,6 +146,8 @@ export function unitFromWire(w: WireUnit, where: string, text: UnitText): UnitIn
     machineId: machineId || undefined,
     machineIds: machineId ? [machineId] : [],
     global: text.isGlobalOptions(options),
+    source: typeof w.source === 'string' ? w.source : undefined,
+    ...(typeof w.invalid === 'string' ? { invalid: w.invalid } : {}),
   };
 }
 
@@ -165,15 +176,28 @@ export function unitToWire(
   name: string,
   desiredState: DesiredState,
   options?: UnitOptionRecord[],
+  extra: { source?: string } = {},
 ): Record<string, unknown> {
   const u: Record<string, unknown> = { name, desiredState };
   if (options !== undefined) u.options = options;
+  // Beyond fleet's schema (fleetd reads them; fleet ignores unknown fields).
+  if (extra.source !== undefined) u.source = extra.source;
   return u;
 }
 
 interface Response {
   status: number;
   body: unknown;
+}
+
+/**
+ * The TLS server name (SNI) of a target: its host name, or '' for an IP address or a unix socket,
+ * as node's Agent would compute it, but without its IPv6 check, whose regular expression costs a
+ * CLI start-up several milliseconds. Pure.
+ */
+export function serverNameOf(t: ApiTarget): string {
+  if (t.socketPath || t.protocol !== 'https:') return '';
+  return /^[\d.]+$/.test(t.host) || t.host.includes(':') || t.host.startsWith('[') ? '' : t.host;
 }
 
 export class ApiDriver implements Driver {
@@ -233,6 +257,7 @@ export class ApiDriver implements Driver {
         ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
       },
       ...(t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }),
+      servername: serverNameOf(t),
     };
     const mod = this.httpsModule ?? http;
     return new Promise<Response>((resolve, reject) => {
@@ -268,6 +293,12 @@ export class ApiDriver implements Driver {
   }
 
   private unreachable(e: Error): DriverError {
+    const tls = tlsProblem(e);
+    if (tls !== undefined) {
+      return new DriverError('UNREACHABLE', `cannot use the fleet API at ${this.endpoint}: ${tls}`, {
+        cause: e,
+      });
+    }
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'FLEETCTL_TIMEOUT'
@@ -303,15 +334,18 @@ export class ApiDriver implements Driver {
     return new DriverError(code, `the fleet API at ${this.endpoint} refused to ${what}: ${msg}`);
   }
 
-  /** Follows nextPageToken until the last page. */
+  /**
+   * Follows nextPageToken until the last page. Asks fleetd for pages of PAGE_SIZE (its ?pageSize=
+   * extension: one round trip for most listings); fleet's servers ignore it and page as usual.
+   */
   private async pages(path: string, key: string, what: string): Promise<unknown[]> {
     const items: unknown[] = [];
     let token: string | undefined;
+    const base = `${path}${path.includes('?') ? '&' : '?'}pageSize=${PAGE_SIZE}`;
     for (let i = 0; i < MAX_PAGES; i++) {
-      const sep = path.includes('?') ? '&' : '?';
       const res = await this.request(
         'GET',
-        token ? `${path}${sep}nextPageToken=${encodeURIComponent(token)}` : path,
+        token ? `${base}&nextPageToken=${encodeURIComponent(token)}` : base,
       );
       if (res.status !== 200) throw this.fail(res, what);
       if (!isObj(res.body) || (res.body[key] !== undefined && !Array.isArray(res.body[key]))) {
@@ -374,13 +408,55 @@ export class ApiDriver implements Driver {
       throw this.fail(res, `submit unit ${name}`);
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    // One create-only PUT per unit (fleet's API has no batch), several in flight.
+    const created: string[] = [];
+    const existing: string[] = [];
+    const text = await loadUnitText();
+    // One listing instead of a GET per unit; a unit created meanwhile by someone else is then
+    // answered 409 (different file) or only given this desired state (same file), as fleet's PUT.
+    const present = new Set(
+      units.length > SNAPSHOT_ONE_BY_ONE ? (await this.listUnits()).map((u) => u.name) : [],
+    );
+    let next = 0;
+    const worker = async () => {
+      while (next < units.length) {
+        const u = units[next++]!;
+        if (present.has(u.name) || (units.length <= SNAPSHOT_ONE_BY_ONE && (await this.getUnit(u.name)))) {
+          existing.push(u.name);
+          continue;
+        }
+        const res = await this.request(
+          'PUT',
+          `units/${encodeURIComponent(u.name)}`,
+          unitToWire(u.name, u.desiredState, text.optionsOfBody(u.body), { source: u.source }),
+        );
+        if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+          throw this.fail(res, `submit unit ${u.name}`);
+        created.push(u.name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SUBMIT_CONCURRENCY, units.length) }, worker));
+    return { created, existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
     const cur = await this.getUnit(name);
     if (!cur) throw new DriverError('UNIT_NOT_FOUND', `unit ${name} does not exist; submit it first`);
+    // fleet's PUT cannot change an existing unit's file; fleetd's ?replace=true does (docs/api.md).
     const res = await this.request(
       'PUT',
-      `units/${encodeURIComponent(name)}`,
-      unitToWire(name, cur.desiredState, (await loadUnitText()).optionsOfBody(body)),
+      `units/${encodeURIComponent(name)}?replace=true`,
+      unitToWire(
+        name,
+        opts.desiredState ?? cur.desiredState,
+        (await loadUnitText()).optionsOfBody(body),
+        opts.source !== undefined ? { source: opts.source } : {},
+      ),
     );
     if (res.status !== 201 && res.status !== 204 && res.status !== 200)
       throw this.fail(res, `replace unit ${name}`);
@@ -388,7 +464,7 @@ export class ApiDriver implements Driver {
     if (after && after.hash !== (await loadUnitText()).hashOfBody(name, body)) {
       throw new DriverError(
         'SERVER',
-        `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (its API cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,
+        `the fleet API at ${this.endpoint} accepted the new file of ${name} but still has the old one (an API without fleet-ts's ?replace=true cannot replace unit files); use --driver=etcd, or destroy and submit the unit again`,
       );
     }
   }
@@ -459,8 +535,48 @@ export class ApiDriver implements Driver {
       throw this.fail(res, `${draining ? 'drain' : 'undrain'} machine ${machineId}`);
   }
 
+  /**
+   * GET /fleet/v1/units/NAME/status|journal: the fleetd asked serves the unit itself if it runs
+   * there, or forwards to the fleetd of the unit's machine over mutual TLS.
+   */
+  async unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult> {
+    const { streamUnitOutput, unitOutputPath } = await import('../unit-output.js');
+    const t = this.target;
+    const path = t.pathPrefix + API_BASE + unitOutputPath(name, request);
+    return streamUnitOutput(
+      {
+        request: (o, cb) => (this.httpsModule ?? http).request(o, cb),
+        options: {
+          path,
+          agent: this.agent,
+          servername: serverNameOf(t),
+          headers: { accept: 'text/plain, application/json' },
+          ...(t.socketPath ? { socketPath: t.socketPath } : { host: t.host, port: t.port }),
+        },
+        timeoutMs: this.timeoutMs,
+        unreachable: (e) => this.unreachable(e),
+        refused: (status, message) =>
+          new DriverError(
+            status === 404 ? 'UNIT_NOT_FOUND' : status < 500 ? 'INVALID' : 'SERVER',
+            `the fleet API at ${this.endpoint} could not give the ${request.kind} of unit ${name}: ${message}`,
+          ),
+      },
+      sink,
+    );
+  }
+
+  /**
+   * Lets the process exit at once: the kept-alive sockets stop holding the event loop, and are
+   * destroyed on the next turn if the process lives on (a test); fleetctl exits before that, and
+   * skips the cost of tearing them down.
+   */
   close(): Promise<void> {
-    this.agent.destroy();
+    for (const list of Object.values(this.agent.freeSockets)) for (const s of list ?? []) s.unref();
+    setImmediate(() => this.agent.destroy()).unref();
     return Promise.resolve();
   }
 }

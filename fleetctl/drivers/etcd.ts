@@ -9,15 +9,24 @@ import { FleetError, errorMessage } from '../../lib/errors.js';
 import { Registry, type Stored, type UnitRecord, type AssignmentRecord } from '../../lib/registry/index.js';
 import {
   DriverError,
+  invalidUnitInfo,
   type DesiredState,
   type Driver,
   type DriverOptions,
   type MachineInfo,
+  type NewUnitInfo,
   type UnitInfo,
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
 import { isGlobalOptions, optionsOfBody } from '../unit-text.js';
+import {
+  remoteTarget,
+  streamUnitOutput,
+  unitOutputPath,
+  type UnitOutputRequest,
+  type UnitOutputResult,
+} from '../unit-output.js';
 
 export class EtcdDriver implements Driver {
   readonly kind = 'etcd' as const;
@@ -26,6 +35,7 @@ export class EtcdDriver implements Driver {
     readonly endpoint: string,
     private readonly client: Etcd3,
     private readonly registry: Registry,
+    private readonly opts: DriverOptions,
   ) {}
 
   static open(opts: DriverOptions): EtcdDriver {
@@ -38,20 +48,28 @@ export class EtcdDriver implements Driver {
     }
     const servers = parsed.value;
     const https = servers.some((s) => s.startsWith('https:'));
-    if ((opts.caFile || opts.certFile || opts.keyFile) && !https) {
+    // --etcd-cafile & co. are etcd's alone; fleet's --ca-file & co. serve etcd when its URLs are
+    // https://, and always serve the fleetd APIs that status and journal reach.
+    const ownEtcdTls = Boolean(opts.etcdCaFile || opts.etcdCertFile || opts.etcdKeyFile);
+    const etcdTls = ownEtcdTls
+      ? { ca: opts.etcdCaFile, cert: opts.etcdCertFile, key: opts.etcdKeyFile }
+      : https
+        ? { ca: opts.caFile, cert: opts.certFile, key: opts.keyFile }
+        : {};
+    if (ownEtcdTls && !https) {
       throw new DriverError(
         'USAGE',
-        `--ca-file/--cert-file/--key-file are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop the TLS flags`,
+        `--etcd-cafile/--etcd-certfile/--etcd-keyfile are set but --endpoint ${servers.join(',')} uses http://; use https:// endpoints or drop those flags`,
       );
     }
-    if (Boolean(opts.certFile) !== Boolean(opts.keyFile)) {
+    if (Boolean(opts.certFile) !== Boolean(opts.keyFile) || Boolean(etcdTls.cert) !== Boolean(etcdTls.key)) {
       throw new DriverError('USAGE', '--cert-file and --key-file go together; give both or neither');
     }
     const cfg = {
       etcdServers: servers,
-      etcdCaFile: opts.caFile || undefined,
-      etcdCertFile: opts.certFile || undefined,
-      etcdKeyFile: opts.keyFile || undefined,
+      etcdCaFile: etcdTls.ca || undefined,
+      etcdCertFile: etcdTls.cert || undefined,
+      etcdKeyFile: etcdTls.key || undefined,
       etcdRequestTimeoutMs: opts.requestTimeoutMs,
       etcdKeyPrefix: opts.etcdKeyPrefix,
     };
@@ -76,7 +94,7 @@ export class EtcdDriver implements Driver {
       client.close();
       throw e;
     }
-    return new EtcdDriver(servers.join(','), client, registry);
+    return new EtcdDriver(servers.join(','), client, registry, opts);
   }
 
   private async call<T>(f: () => Promise<T>): Promise<T> {
@@ -88,11 +106,18 @@ export class EtcdDriver implements Driver {
   }
 
   async listUnits(): Promise<UnitInfo[]> {
-    const [units, schedule] = await this.call(() =>
-      Promise.all([this.registry.listUnits(), this.registry.listSchedule()]),
+    const [units, schedule, reasons] = await this.call(() =>
+      Promise.all([this.registry.listUnits(), this.registry.listSchedule(), this.registry.listReasons()]),
     );
     const byUnit = groupSchedule(schedule.items);
-    return units.items.map((u) => toUnitInfo(u, byUnit.get(u.id) ?? [])).sort(byName);
+    const out = units.items.map((u) => toUnitInfo(u, byUnit.get(u.id) ?? []));
+    // Units whose key holds an invalid value: the engine recorded why (they list as "invalid").
+    const valid = new Set(out.map((u) => u.name));
+    for (const r of reasons.items) {
+      const inv = r.record.invalid;
+      if (inv !== undefined && !valid.has(r.record.unit)) out.push(invalidUnitInfo(r.record.unit, inv));
+    }
+    return out.sort(byName);
   }
 
   async getUnit(name: string): Promise<UnitInfo | undefined> {
@@ -124,8 +149,24 @@ export class EtcdDriver implements Driver {
     await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
   }
 
-  async replaceUnit(name: string, body: string): Promise<void> {
-    await this.call(() => this.registry.replaceUnit({ name, body, source: 'fleetctl' }));
+  async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
+    const r = await this.call(() => this.registry.submitUnits(units));
+    return { created: r.created, existing: r.existing };
+  }
+
+  async replaceUnit(
+    name: string,
+    body: string,
+    opts: { desiredState?: DesiredState; source?: string } = {},
+  ): Promise<void> {
+    await this.call(() =>
+      this.registry.replaceUnit({
+        name,
+        body,
+        source: opts.source ?? 'fleetctl',
+        ...(opts.desiredState ? { desiredState: opts.desiredState } : {}),
+      }),
+    );
   }
 
   async setDesiredState(name: string, state: DesiredState): Promise<void> {
@@ -164,6 +205,18 @@ export class EtcdDriver implements Driver {
 
   async why(name: string): Promise<WhyInfo> {
     const u = await this.getUnit(name);
+    const recorded = await this.call(() => this.registry.getReasons(name));
+    if (recorded?.record.invalid !== undefined) {
+      // The key holds a value fleet cannot use (a last good value may still run).
+      return {
+        name,
+        desiredState: u?.desiredState ?? 'inactive',
+        placed: (u?.machineIds.length ?? 0) > 0,
+        machineIds: u?.machineIds ?? [],
+        reasons: recorded.record.reasons,
+        ...(recorded.record.since ? { since: recorded.record.since } : {}),
+      };
+    }
     if (!u) {
       throw new DriverError(
         'UNIT_NOT_FOUND',
@@ -173,7 +226,6 @@ export class EtcdDriver implements Driver {
     const w = whyOf(u);
     if (w.placed || u.desiredState === 'inactive') return w;
     // The engine leader records why it could not place a unit.
-    const recorded = await this.call(() => this.registry.getReasons(name));
     if (!recorded || recorded.record.reasons.length === 0) return w;
     return {
       ...w,
@@ -203,6 +255,46 @@ export class EtcdDriver implements Driver {
       }
       throw e;
     }
+  }
+
+  /**
+   * Straight to the fleetd of the unit's machine, at the API endpoint its machine record
+   * advertises, with fleet's TLS flags (--ca-file, --cert-file, --key-file) as the client identity.
+   */
+  async unitOutput(
+    name: string,
+    request: UnitOutputRequest,
+    sink: (chunk: Buffer) => void,
+  ): Promise<UnitOutputResult> {
+    const u = await this.getUnit(name);
+    if (!u) {
+      throw new DriverError(
+        'UNIT_NOT_FOUND',
+        `unit ${name} is not in the cluster; check the name with fleetctl list-unit-files`,
+      );
+    }
+    const machineId = pickOutputMachine(u);
+    const machines = await this.call(() => this.registry.listMachines());
+    const m = machines.items.find((x) => x.id === machineId)?.record;
+    if (!m) {
+      throw new DriverError(
+        'MACHINE_NOT_FOUND',
+        `unit ${name} is scheduled on machine ${machineId}, which is not in the cluster now (its agent is gone); wait for the engine to move the unit`,
+      );
+    }
+    const where = `machine ${machineId}${m.publicIp ? ` (${m.publicIp})` : ''}`;
+    if (!m.apiEndpoint) {
+      throw new DriverError(
+        'CONFIG',
+        `unit ${name} runs on ${where}, whose fleetd advertises no API endpoint; set api_tcp_address and api_tls_* in its fleet.conf, or run fleetctl ${request.kind} on that machine`,
+      );
+    }
+    const t = remoteTarget(m.apiEndpoint, this.opts, {
+      unit: name,
+      where,
+      path: unitOutputPath(name, request, { machineID: machineId }),
+    });
+    return streamUnitOutput(await t, sink);
   }
 
   close(): Promise<void> {
@@ -240,6 +332,23 @@ export function whyOf(u: UnitInfo): WhyInfo {
   };
 }
 
+/** The one machine to ask for a unit's output; a DriverError when there is none or several. Pure. */
+export function pickOutputMachine(u: UnitInfo): string {
+  if (u.machineIds.length === 0) {
+    throw new DriverError(
+      'INVALID',
+      `unit ${u.name} is not scheduled on any machine; start or load it first (fleetctl why ${u.name} says why it is not placed)`,
+    );
+  }
+  if (u.machineIds.length > 1) {
+    throw new DriverError(
+      'INVALID',
+      `unit ${u.name} is global and runs on ${u.machineIds.length} machines (${u.machineIds.join(', ')}); check it on one of them with systemctl status`,
+    );
+  }
+  return u.machineIds[0]!;
+}
+
 function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -268,6 +377,7 @@ function toUnitInfo(u: Stored<UnitRecord>, assigned: AssignmentRecord[]): UnitIn
     currentState: assigned[0]?.desiredState ?? 'inactive',
     machineId: assigned[0]?.machineId,
     machineIds: assigned.map((a) => a.machineId),
+    source: r.source,
   };
 }
 

@@ -36,6 +36,26 @@ export function pageTokenFrom(values: readonly string[], limit: number): PageTok
   return tok;
 }
 
+/** The largest page a client may ask for (a token holds the limit in 16 bits). */
+export const MAX_PAGE_SIZE = 0xffff;
+
+/**
+ * fleet-ts extension: `?pageSize=N` asks for pages of N items instead of token_limit (fleetctl asks
+ * for big pages: one round trip per listing). Tokens then carry N, and the same pageSize must come
+ * with them. fleet's own servers ignore the parameter. Throws ApiError(400) on a bad value.
+ */
+export function pageSizeFrom(values: readonly string[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const v = values[values.length - 1]!;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_PAGE_SIZE) {
+    throw new ApiError(
+      400,
+      `pageSize=${JSON.stringify(v)} must be a number of items from 1 to ${MAX_PAGE_SIZE}`,
+    );
+  }
+  return Number(v);
+}
+
 /** One page of `all` and the token of the next, if there may be one (fleet's arithmetic). */
 export function pageOf<T>(all: readonly T[], tok: PageToken): { items: T[]; next: string | undefined } {
   const start = (tok.page - 1) * tok.limit;

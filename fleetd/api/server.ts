@@ -6,6 +6,7 @@
  *   const api = createApi({ registry, tokenLimit: 100, log, metrics });
  *   http.createServer(api.handle).listen(...)
  */
+import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -18,7 +19,8 @@ import { VERSION } from '../version.js';
 import { discoveryDocument } from './discovery.js';
 import { FreshView } from './fresh-view.js';
 import { ApiError, errorBody, mapError } from './errors.js';
-import { pageOf, pageTokenFrom, type PageToken } from './paging.js';
+import { pageOf, pageSizeFrom, pageTokenFrom, type PageToken } from './paging.js';
+import { forward, peerUrl, type PeerAccess } from './peer.js';
 import {
   applyMachineChanges,
   decidePut,
@@ -32,6 +34,19 @@ import {
   type ApiUnitOption,
   type MachineChange,
 } from './shapes.js';
+import {
+  EXIT_STATUS_HEADER,
+  FORWARDED_HEADER,
+  MACHINE_HEADER,
+  checkUnitName,
+  journalArgv,
+  mayReadUnitOutput,
+  parseJournalQuery,
+  placeUnitOutput,
+  spawnUnitCommand,
+  statusArgv,
+  type UnitCommandRunner,
+} from './unit-output.js';
 
 /** The engine's answer to "why is this unit not placed?" (one reason per line); undefined: unknown. */
 export type PlacementExplainer = (unit: string) => Promise<string[] | undefined> | string[] | undefined;
@@ -46,7 +61,16 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** Set by the engine when it can explain placements (GET /units/{name}/why). */
   explain?: PlacementExplainer;
+  /** This fleetd's machine ID: status and journal of units scheduled here are served here. */
+  machineId?: string;
+  /** How to forward status and journal requests to the unit's machine (peer.ts). */
+  peers?: PeerAccess;
+  /** Runs systemctl and journalctl (default: spawns them; tests substitute a stand-in). */
+  runUnitCommand?: UnitCommandRunner;
 }
+
+/** systemctl status output beyond this many bytes is cut (it is about 10 journal lines). */
+const MAX_STATUS_BYTES = 1024 * 1024;
 
 export interface Api {
   handle(req: IncomingMessage, res: ServerResponse): void;
@@ -86,6 +110,9 @@ export function createApi(opts: ApiOptions): Api {
   const log = opts.log;
   const metrics = opts.metrics ?? new MetricsRegistry();
   let explain = opts.explain;
+  const runUnitCommand = opts.runUnitCommand ?? spawnUnitCommand;
+  /** The journalctl processes serving a client now: killed by close(). */
+  const children = new Set<ChildProcess>();
 
   const requests = metrics.counter('fleet_api_requests_total', 'API requests by method and status code.', [
     'method',
@@ -175,8 +202,10 @@ export function createApi(opts: ApiOptions): Api {
     ctx.res.end(text);
   };
 
-  const token = (ctx: Ctx): PageToken =>
-    pageTokenFrom(ctx.url.searchParams.getAll('nextPageToken'), tokenLimit) ?? { limit: tokenLimit, page: 1 };
+  const token = (ctx: Ctx): PageToken => {
+    const limit = pageSizeFrom(ctx.url.searchParams.getAll('pageSize')) ?? tokenLimit;
+    return pageTokenFrom(ctx.url.searchParams.getAll('nextPageToken'), limit) ?? { limit, page: 1 };
+  };
 
   const requireJson = (ctx: Ctx) => {
     const ct = ctx.req.headers['content-type'];
@@ -243,9 +272,29 @@ export function createApi(opts: ApiOptions): Api {
 
   const listUnits = async (ctx: Ctx) => {
     const tok = token(ctx);
-    const [units, sched] = await Promise.all([unitsView.items(), scheduleByUnit()]);
-    const { items, next } = pageOf(units, tok);
-    const out = items.map((u) => unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)));
+    const [units, sched, reasons] = await Promise.all([
+      unitsView.items(),
+      scheduleByUnit(),
+      reg.listReasons(),
+    ]);
+    // Beyond fleet: units whose key holds an invalid value, as the engine recorded them, listed
+    // after the valid ones with "invalid": why (fleet's clients ignore the field).
+    const valid = new Set(units.map((u) => u.id));
+    const invalid = reasons.items
+      .filter((r) => r.record.invalid !== undefined && !valid.has(r.record.unit))
+      .map((r) => ({ invalid: r.record }));
+    const { items, next } = pageOf([...units, ...invalid], tok);
+    const out = items.map((u) =>
+      'invalid' in u
+        ? {
+            name: u.invalid.unit,
+            options: [],
+            desiredState: 'inactive',
+            currentState: 'inactive',
+            invalid: u.invalid.invalid,
+          }
+        : unitToApi(u.record, sched.get(u.id) ?? [], optionsOf(u.record.body)),
+    );
     send(ctx, 200, { units: out, ...(next ? { nextPageToken: next } : {}) });
   };
 
@@ -258,17 +307,34 @@ export function createApi(opts: ApiOptions): Api {
   const putUnit = async (ctx: Ctx, name: string) => {
     requireJson(ctx);
     const req = parsePutUnit(name, await readBody(ctx));
+    const replace = ['true', '1'].includes(ctx.url.searchParams.get('replace') ?? '');
     for (let attempt = 0; ; attempt++) {
       const existing = await reg.getUnit(req.name);
-      const d = decidePut(req, existing?.record);
+      const d = decidePut(req, existing?.record, replace);
       if (d.kind === 'set-state') {
         await reg.setDesiredState(d.name, d.desiredState);
         log?.info('unit desired state set', { unit: d.name, state: d.desiredState });
         send(ctx, 204, undefined);
         return;
       }
+      if (d.kind === 'replace') {
+        await reg.replaceUnit({
+          name: d.name,
+          body: d.body,
+          ...(d.desiredState ? { desiredState: d.desiredState } : {}),
+          ...(req.source ? { source: req.source } : {}),
+        });
+        log?.info('unit file replaced', { unit: d.name });
+        send(ctx, 204, undefined);
+        return;
+      }
       try {
-        await reg.submitUnit({ name: d.name, body: d.body, desiredState: d.desiredState, source: 'api' });
+        await reg.submitUnit({
+          name: d.name,
+          body: d.body,
+          desiredState: d.desiredState,
+          source: req.source ?? 'api',
+        });
       } catch (e) {
         // Another request created it between our read and our write: decide again on what it wrote.
         if (e instanceof UnitExistsError && attempt === 0) continue;
@@ -298,6 +364,21 @@ export function createApi(opts: ApiOptions): Api {
   };
 
   const why = async (ctx: Ctx, name: string) => {
+    const recordedInvalid = await reg.getReasons(name);
+    if (recordedInvalid?.record.invalid !== undefined) {
+      // The key holds a value fleet cannot use (a last good value may still run).
+      const placed = (await scheduleByUnit()).get(name) ?? [];
+      send(ctx, 200, {
+        name,
+        desiredState: 'inactive',
+        placed: placed.length > 0,
+        machineIDs: placed.map((a) => a.machineId).sort(),
+        reasons: recordedInvalid.record.reasons,
+        invalid: recordedInvalid.record.invalid,
+        ...(recordedInvalid.record.since ? { since: recordedInvalid.record.since } : {}),
+      });
+      return;
+    }
     const u = await unitOrNotFound(name);
     const placedOn = (await scheduleByUnit()).get(name) ?? [];
     const machineIDs = placedOn.map((a) => a.machineId).sort();
@@ -399,6 +480,120 @@ export function createApi(opts: ApiOptions): Api {
     send(ctx, 204, undefined);
   };
 
+  // ---------------------------------------------------------------- status and journal
+
+  /** Spawns argv; resolves once it runs, rejects with an ApiError naming the command if it cannot. */
+  const started = (argv: readonly string[]): Promise<ChildProcess> =>
+    new Promise((resolve, reject) => {
+      const child = runUnitCommand(argv);
+      child.once('spawn', () => resolve(child));
+      child.once('error', (e) =>
+        reject(
+          new ApiError(
+            500,
+            `cannot run ${argv[0]} on machine ${opts.machineId ?? '(unknown)'}: ${errorMessage(e)}`,
+          ),
+        ),
+      );
+    });
+
+  const localStatus = async (ctx: Ctx, name: string) => {
+    const child = await started(statusArgv(name));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const keep = (c: Buffer) => {
+      if (size < MAX_STATUS_BYTES) chunks.push(c);
+      size += c.length;
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
+    const text = Buffer.concat(chunks);
+    ctx.res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': text.length,
+      [EXIT_STATUS_HEADER]: String(code),
+      ...(opts.machineId ? { [MACHINE_HEADER]: opts.machineId } : {}),
+    });
+    ctx.res.end(text);
+  };
+
+  const localJournal = async (ctx: Ctx, name: string) => {
+    const q = parseJournalQuery(ctx.url.searchParams);
+    const child = await started(journalArgv(name, q));
+    children.add(child);
+    const { res } = ctx;
+    res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      ...(opts.machineId ? { [MACHINE_HEADER]: opts.machineId } : {}),
+    });
+    res.flushHeaders();
+    child.stdout?.pipe(res, { end: false });
+    child.stderr?.pipe(res, { end: false });
+    // The client went away (fleetctl ended, a proxy in between closed): stop journalctl by its PID.
+    const onClose = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    };
+    res.on('close', onClose);
+    await new Promise<void>((resolve) =>
+      child.once('close', () => {
+        children.delete(child);
+        res.off('close', onClose);
+        res.end();
+        resolve();
+      }),
+    );
+  };
+
+  const unitOutput = async (ctx: Ctx, name: string, kind: 'status' | 'journal') => {
+    checkUnitName(name);
+    if (!mayReadUnitOutput(ctx.req)) {
+      throw new ApiError(
+        403,
+        `the ${kind} of unit ${name} is served over the unix socket or a TLS listener that checks client certificates (api_tls_cafile), not over plain TCP`,
+      );
+    }
+    if (kind === 'journal') parseJournalQuery(ctx.url.searchParams); // refuse bad values here already
+    const asked = ctx.url.searchParams.get('machineID') || undefined;
+    const forwarded = ctx.req.headers[FORWARDED_HEADER] !== undefined;
+    let scheduledOn: string[] = [];
+    if (asked === undefined) {
+      await unitOrNotFound(name);
+      scheduledOn = ((await scheduleByUnit()).get(name) ?? []).map((a) => a.machineId).sort();
+    }
+    const place = placeUnitOutput(name, scheduledOn, asked, opts.machineId, forwarded);
+    if (place.kind === 'refused') throw new ApiError(place.status, place.message);
+    if (place.kind === 'local') {
+      if (kind === 'status') await localStatus(ctx, name);
+      else await localJournal(ctx, name);
+      return;
+    }
+    const id = place.machineId;
+    const machine = (await reg.listMachines()).items.find((m) => m.id === id);
+    if (!machine) {
+      throw new ApiError(
+        502,
+        `unit ${name} is scheduled on machine ${id}, which is not in the cluster now (its agent is gone); wait for the engine to move the unit`,
+      );
+    }
+    const query = new URLSearchParams(ctx.url.searchParams);
+    query.set('machineID', id);
+    const url = peerUrl(
+      name,
+      id,
+      machine.record.apiEndpoint,
+      `/fleet/v1/units/${encodeURIComponent(name)}/${kind}?${query.toString()}`,
+    );
+    if (!opts.peers) {
+      throw new ApiError(
+        502,
+        `unit ${name} runs on machine ${id}, and this fleetd cannot forward to it; ask ${url.origin} directly`,
+      );
+    }
+    log?.debug('forwarding unit output', { unit: name, kind, machine: id, to: url.origin });
+    await forward(ctx.req, ctx.res, name, id, url, opts.peers, opts.machineId);
+  };
+
   // ---------------------------------------------------------------- routing
 
   const route = async (ctx: Ctx): Promise<void> => {
@@ -440,6 +635,10 @@ export function createApi(opts: ApiOptions): Api {
         if (sub === 'why') {
           if (method !== 'GET') methodNotAllowed(['GET']);
           return why(ctx, item);
+        }
+        if (sub === 'status' || sub === 'journal') {
+          if (method !== 'GET') methodNotAllowed(['GET']);
+          return unitOutput(ctx, item, sub);
         }
         if (sub !== undefined) break;
         if (method === 'GET') return getUnit(ctx, item);
@@ -507,6 +706,7 @@ export function createApi(opts: ApiOptions): Api {
       tokenLimit = limit;
     },
     async close() {
+      for (const c of children) c.kill('SIGTERM');
       await Promise.all([unitsView.close(), scheduleView.close(), statesView.close()]);
     },
     served: { units: unitsView.served, schedule: scheduleView.served, states: statesView.served },

@@ -35,6 +35,8 @@ export interface ApiUnit {
   desiredState: DesiredState;
   currentState?: DesiredState;
   machineID?: string;
+  /** Beyond fleet: who submitted the unit ("api", "fleetctl", a directory's source id). */
+  source?: string;
 }
 
 export interface ApiUnitState {
@@ -76,6 +78,7 @@ export function unitToApi(
   const out: ApiUnit = { name: rec.name, options, desiredState: rec.desiredState };
   out.currentState = assignments[0]?.desiredState ?? 'inactive';
   if (assignments.length === 1) out.machineID = assignments[0]!.machineId;
+  if (rec.source !== undefined) out.source = rec.source;
   return out;
 }
 
@@ -125,6 +128,8 @@ export interface PutUnitRequest {
   name: string;
   options: ApiUnitOption[];
   desiredState: DesiredState | undefined;
+  /** Beyond fleet: the source to record on a created or replaced unit (default "api"). */
+  source?: string;
 }
 
 /** The body of PUT /units/{name}, checked as fleet does, plus types and desired-state values. */
@@ -172,7 +177,15 @@ export function parsePutUnit(urlName: string, raw: string): PutUnitRequest {
       options.push({ section, name: oname, value });
     });
   }
-  return { name, options, desiredState };
+  const out: PutUnitRequest = { name, options, desiredState };
+  const source = field(j, 'source');
+  if (source !== undefined && source !== null) {
+    if (typeof source !== 'string' || source === '') {
+      throw new ApiError(400, `unable to decode body: "source" of unit ${name} must be a non-empty string`);
+    }
+    out.source = source;
+  }
+  return out;
 }
 
 /**
@@ -210,9 +223,20 @@ export function unitTextOf(unit: string, options: readonly ApiUnitOption[]): str
 /** What a PUT does, decided from the request and the unit as stored (undefined: none). */
 export type PutDecision =
   | { kind: 'create'; name: string; body: string; desiredState: DesiredState }
-  | { kind: 'set-state'; name: string; desiredState: DesiredState };
+  | { kind: 'set-state'; name: string; desiredState: DesiredState }
+  /** fleet-ts extension (PUT ...?replace=true): a new file for an existing unit. */
+  | { kind: 'replace'; name: string; body: string; desiredState: DesiredState | undefined };
 
-export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined): PutDecision {
+/**
+ * What a PUT does. fleet's API only creates a unit or changes its desired state; with
+ * `replace` (the fleet-ts extension `?replace=true`, docs/api.md) options that differ from the
+ * existing unit's replace its file, keeping its desired state unless one is given.
+ */
+export function decidePut(
+  req: PutUnitRequest,
+  existing: UnitRecord | undefined,
+  replace = false,
+): PutDecision {
   const { name } = req;
   const refuseTemplate = (state: DesiredState) => {
     if (isTemplate(name) && state !== 'inactive') {
@@ -240,11 +264,19 @@ export function decidePut(req: PutUnitRequest, existing: UnitRecord | undefined)
     return { kind: 'create', name, body, desiredState };
   }
   if (req.options.length > 0) {
-    const loaded = loadUnit(name, unitTextOf(name, req.options));
+    const body = unitTextOf(name, req.options);
+    const loaded = loadUnit(name, body);
+    if (loaded.hash !== existing.hash && replace) {
+      if (!loaded.valid) {
+        throw new ApiError(400, `unit ${name} is refused: ${loaded.errors.map((e) => e.message).join('; ')}`);
+      }
+      if (req.desiredState !== undefined) refuseTemplate(req.desiredState);
+      return { kind: 'replace', name, body, desiredState: req.desiredState };
+    }
     if (loaded.hash !== existing.hash) {
       throw new ApiError(
         409,
-        `unit ${name} already exists with different options; destroy it first to change its file (or send only desiredState)`,
+        `unit ${name} already exists with different options; destroy it first to change its file, send only desiredState, or PUT with ?replace=true`,
       );
     }
   }

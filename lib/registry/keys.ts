@@ -49,6 +49,17 @@ export function unitNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The name under which the engine records why a key under `<prefix>units/` is unusable: the unit
+ * name itself, or, for a key that is not a unit name (`units/bad name`, `units/a/b`), its rest
+ * percent-encoded with `.invalid` appended (`bad%20name.invalid`), so it is one key segment.
+ */
+export function invalidUnitKeyName(rest: string): string {
+  if (unitNameProblem(rest) === undefined) return rest;
+  const encoded = encodeURIComponent(rest).replace(/\./g, '%2E');
+  return `${encoded.slice(0, MAX_NAME - '.invalid'.length)}.invalid`;
+}
+
 /** Why a machine ID cannot be a key segment, or undefined when it can. */
 export function machineIdProblem(id: string): string | undefined {
   if (id.length === 0) return 'a machine ID cannot be empty';

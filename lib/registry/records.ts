@@ -44,6 +44,11 @@ export interface MachineRecord {
   /** A draining machine gets no new units. */
   draining: boolean;
   startedAt?: string;
+  /**
+   * Where this machine's fleetd serves its API over TCP ("https://10.0.0.2:49153"), when it has a
+   * TCP listener: fleetctl status/journal reach the unit's machine there (lib/api-endpoint.ts).
+   */
+  apiEndpoint?: string;
 }
 
 /** What systemd says about a unit on one machine. */
@@ -68,6 +73,11 @@ export interface PlacementReasonsRecord {
   reasons: string[];
   /** ISO-8601: when the engine first gave these reasons. */
   since?: string;
+  /**
+   * Set when the unit's key holds a value fleet cannot use (not JSON, an invalid body, an unknown
+   * desired state, a key that is not a unit name): why. The unit is then skipped by every reader.
+   */
+  invalid?: string;
 }
 
 /** Checks a unit body (units/parse) and returns its hash (units/canonical), or why not. */
@@ -247,6 +257,8 @@ export function decodeMachine(machineId: string, raw: string): Decoded<MachineRe
     };
     const startedAt = time(o, 'startedAt');
     if (startedAt !== undefined) rec.startedAt = startedAt;
+    const apiEndpoint = str(o, 'apiEndpoint', { optional: true });
+    if (apiEndpoint) rec.apiEndpoint = apiEndpoint;
     return rec;
   });
 }
@@ -279,12 +291,14 @@ export function decodeReasons(unit: string, raw: string): Decoded<PlacementReaso
     const rec: PlacementReasonsRecord = { unit, reasons: reasons as string[] };
     const since = time(o, 'since');
     if (since !== undefined) rec.since = since;
+    const invalid = str(o, 'invalid', { optional: true });
+    if (invalid !== undefined) rec.invalid = invalid;
     return rec;
   });
 }
 
 export function encodeReasons(r: PlacementReasonsRecord): string {
-  return JSON.stringify({ unit: r.unit, reasons: r.reasons, since: r.since });
+  return JSON.stringify({ unit: r.unit, reasons: r.reasons, since: r.since, invalid: r.invalid });
 }
 
 /** The schema-version value. */
@@ -329,6 +343,7 @@ export function encodeMachine(r: MachineRecord): string {
     version: r.version,
     draining: r.draining,
     startedAt: r.startedAt,
+    apiEndpoint: r.apiEndpoint,
   });
 }
 

@@ -86,6 +86,16 @@ export interface StreamEvents<T> {
   disconnected: [FleetError];
   reconnected: [{ revision: string }];
   warning: [FleetError];
+  /** A key under the prefix holds a value that fails validation (skipped; see 'cleared'). */
+  invalid: [InvalidKeyEvent];
+  /** A key reported invalid was deleted or now holds a valid value. */
+  cleared: [{ key: string }];
+}
+
+export interface InvalidKeyEvent {
+  key: string;
+  modRevision: string;
+  reason: string;
 }
 
 /** Waits before retry number `attempt` (0-based). Resolves early (or rejects) when signal aborts. */
@@ -132,6 +142,8 @@ export interface StreamSource<T> {
 
 export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   private readonly cache = new Map<string, Stored<T>>();
+  /** Keys whose current value is invalid, and why. */
+  private readonly invalidKeys = new Map<string, InvalidKeyEvent>();
   private position = -1n;
   /** The highest revision seen in fragments of a response not yet complete. */
   private pendingTop = -1n;
@@ -260,10 +272,11 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       if (cached && cached.modRevision === kv.mod_revision) continue;
       this.acceptPut(kv, key);
     }
+    for (const key of [...this.invalidKeys.keys()]) if (!seen.has(key)) this.forget(key);
     for (const [key, prev] of [...this.cache]) {
       if (seen.has(key)) continue;
       this.cache.delete(key);
-      this.src.forgetInvalid(key);
+      this.forget(key);
       this.emit('delete', { type: 'delete', prev, revision: listing.revision.toString() });
     }
     this.position = listing.revision;
@@ -274,14 +287,28 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     const d = this.src.decode(kv);
     if (!d.ok) {
       this.src.invalid(key, kv.mod_revision, d.reason);
+      const ev = { key, modRevision: kv.mod_revision, reason: d.reason };
+      this.invalidKeys.set(key, ev);
+      this.emit('invalid', ev);
       return;
     }
-    this.src.forgetInvalid(key);
+    this.forget(key);
     const item = storedFrom(kv, d);
     const prev = this.cache.get(key);
     if (prev?.modRevision === item.modRevision) return; // already applied (a replayed fragment)
     this.cache.set(key, item);
     this.emit('put', { type: 'put', item, prev });
+  }
+
+  /** The key is gone or valid: no more reports for it ('cleared' if it was invalid). */
+  private forget(key: string): void {
+    this.src.forgetInvalid(key);
+    if (this.invalidKeys.delete(key)) this.emit('cleared', { key });
+  }
+
+  /** The keys whose current value is invalid, and why. */
+  invalidValues(): InvalidKeyEvent[] {
+    return [...this.invalidKeys.values()];
   }
 
   private openWatch(): void {
@@ -333,7 +360,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       if (rev > top) top = rev;
       const key = ev.kv.key.toString();
       if (ev.type === 'Delete') {
-        this.src.forgetInvalid(key);
+        this.forget(key);
         const prev = this.cache.get(key);
         if (!prev) continue;
         this.cache.delete(key);

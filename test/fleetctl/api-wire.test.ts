@@ -120,7 +120,7 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
   it('lists units over a unix socket, following nextPageToken', async () => {
     srv = await serve(
       (r) =>
-        r.url === '/fleet/v1/units'
+        r.url === '/fleet/v1/units?pageSize=10000'
           ? { status: 200, body: { units: [wireUnit('a.service')], nextPageToken: 'tok 2' } }
           : {
               status: 200,
@@ -131,8 +131,9 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
     driver = await open(srv.endpoint);
     const units = await driver.listUnits();
     expect(srv.seen.map((s) => `${s.method} ${s.url}`)).to.deep.equal([
-      'GET /fleet/v1/units',
-      'GET /fleet/v1/units?nextPageToken=tok%202',
+      // fleetd's ?pageSize= extension (fleet's servers ignore it and page as usual)
+      'GET /fleet/v1/units?pageSize=10000',
+      'GET /fleet/v1/units?pageSize=10000&nextPageToken=tok%202',
     ]);
     expect(units.map((u) => [u.name, u.desiredState, u.currentState, u.machineId])).to.deep.equal([
       ['a.service', 'launched', 'launched', 'm1'],
@@ -231,7 +232,7 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
         subState: 'running',
       },
     ]);
-    expect(srv.seen[0]!.url).to.equal('/fleet/v1/state?unitName=a.service');
+    expect(srv.seen[0]!.url).to.equal('/fleet/v1/state?unitName=a.service&pageSize=10000');
     expect(await driver.listMachines()).to.deep.equal([
       { id: 'm1', primaryIp: '10.0.0.1', metadata: { region: 'eu' }, draining: false },
     ]);

@@ -90,14 +90,9 @@ for (const kind of ['etcd', 'api'] as const) {
           'WARNING: Unit hello.service in registry differs from local unit file hello.service',
         );
         expect((await reg().getUnit('hello.service'))?.record.body).to.equal(HELLO);
+        // Over the API through fleetd's ?replace=true extension (fleet's PUT cannot change a file).
         const replaced = await fc('submit', '--replace', 'hello.service');
-        if (kind === 'api') {
-          // fleetd's API (as fleet's) cannot change the file of an existing unit: said plainly, exit 1.
-          expect(replaced.status).to.equal(1);
-          expect(replaced.stderr).to.contain('refused to replace unit hello.service');
-          expect(replaced.stderr).to.contain('destroy it first');
-          return;
-        }
+        expect(replaced.stderr).to.equal('');
         expect(replaced.status).to.equal(0);
         expect((await reg().getUnit('hello.service'))?.record.body).to.equal(HELLO2);
         const same = await fc('submit', '--replace', 'hello.service');
@@ -220,8 +215,7 @@ for (const kind of ['etcd', 'api'] as const) {
         expect((await reg().listUnits()).items).to.have.length(0);
       });
 
-      it('start --replace on a running unit installs the new file and waits until it runs', async function () {
-        if (kind === 'api') this.skip(); // fleetd's API cannot replace a unit's file (see the submit test)
+      it('start --replace on a running unit installs the new file and waits until it runs', async () => {
         await withCluster();
         file('hello.service', HELLO);
         expect((await fc('start', ...FAST, 'hello.service')).status).to.equal(0);

@@ -59,6 +59,9 @@ const CASES: [string[], Record<string, string>][] = [
   [['why', 'a.service', '-o', 'json'], {}],
   [['drain', '1a2b3c4d...'], { FLEETCTL_DRIVER: 'etcd' }],
   [['undrain', 'm1'], {}],
+  [['status', 'a.service', 'web@1'], {}],
+  [['journal', '-f', '--lines', '5', 'hello'], {}],
+  [['journal', 'hello.service'], { FLEETCTL_LINES: '3', FLEETCTL_FOLLOW: 'true' }],
 ];
 
 describe('fleetctl fast path agrees with the yargs tree', function () {
@@ -73,7 +76,7 @@ describe('fleetctl fast path agrees with the yargs tree', function () {
       // And nothing yargs sets (camelCase keys) is missing from the fast path.
       for (const k of Object.keys(slow!)) {
         if (k === '_' || k === '$0' || k.includes('-') || slow![k] === undefined) continue;
-        if (['l', 'o', 'h', 'help', 'version'].includes(k)) continue;
+        if (['l', 'o', 'f', 'h', 'help', 'version'].includes(k)) continue; // aliases
         expect(fast!.values, `key ${k}`).to.have.property(k);
       }
     });

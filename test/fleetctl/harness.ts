@@ -75,9 +75,14 @@ export class StandInCluster {
     return this.leaseId;
   }
 
-  async addMachine(id: string, ip: string, metadata: Record<string, string> = {}): Promise<void> {
+  async addMachine(
+    id: string,
+    ip: string,
+    metadata: Record<string, string> = {},
+    extra: { apiEndpoint?: string } = {},
+  ): Promise<void> {
     await this.reg.putMachine(
-      { id, publicIp: ip, metadata, version: '0.1.0', draining: false },
+      { id, publicIp: ip, metadata, version: '0.1.0', draining: false, ...extra },
       await this.lease(),
     );
     this.machines.push({ id, ip });

@@ -44,6 +44,7 @@ describe('fleetd API against a real etcd', function () {
         options: OPTS,
         desiredState: 'launched',
         currentState: 'inactive',
+        source: 'api',
       });
       const stored = await reg.getUnit('hello.service');
       expect(stored?.record.body).to.equal(
@@ -273,6 +274,29 @@ describe('fleetd API against a real etcd', function () {
         'nextPageToken=AgACAA==&nextPageToken=AgACAA==',
       ]) {
         expect((await call(s.base, 'GET', `/fleet/v1/units?${q}`)).status, q).to.equal(400);
+      }
+    });
+
+    it('?pageSize=N (fleet-ts extension): pages of N, tokens carry N; bad sizes are 400', async () => {
+      for (const n of [1, 2, 3, 4, 5]) await put(`u${n}.service`, { options: OPTS });
+      const all = await call(s.base, 'GET', '/fleet/v1/units?pageSize=10000');
+      const j = all.json as { units: { name: string }[]; nextPageToken?: string };
+      expect(j.units).to.have.length(5);
+      expect(j.nextPageToken).to.equal(undefined);
+      const first = (await call(s.base, 'GET', '/fleet/v1/units?pageSize=3')).json as {
+        units: unknown[];
+        nextPageToken: string;
+      };
+      expect(first.units).to.have.length(3);
+      const tok = encodeURIComponent(first.nextPageToken);
+      const second = await call(s.base, 'GET', `/fleet/v1/units?pageSize=3&nextPageToken=${tok}`);
+      expect((second.json as { units: unknown[] }).units).to.have.length(2);
+      // The token is for pages of 3: without the same pageSize it is refused, as fleet's.
+      expect((await call(s.base, 'GET', `/fleet/v1/units?nextPageToken=${tok}`)).status).to.equal(400);
+      for (const q of ['pageSize=0', 'pageSize=65536', 'pageSize=ten']) {
+        const r = await call(s.base, 'GET', `/fleet/v1/state?${q}`);
+        expect(r.status, q).to.equal(400);
+        expect((r.json as { error: { message: string } }).error.message).to.contain('pageSize=');
       }
     });
   });
