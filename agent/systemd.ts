@@ -375,6 +375,22 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     return out;
   }
 
+  /**
+   * Every unit systemd has loaded in memory (ListUnits): cheap, and it loads nothing. Asking
+   * ListUnitsByNames about names systemd does not know makes it look for each one's file (and
+   * collect it again afterwards): polling a thousand such names keeps systemd so busy that its job
+   * queue, which runs only when systemd is otherwise idle, stalls.
+   */
+  async listLoaded(): Promise<Map<string, SystemdUnitState>> {
+    const out = new Map<string, SystemdUnitState>();
+    const r = await this.managerFor('list loaded units (ListUnits)', undefined, 'ListUnits', '', []);
+    for (const row of (r?.body[0] ?? []) as unknown[][]) {
+      const [name, , loadState, activeState, subState] = row as string[];
+      if (name) out.set(name, { loadState: loadState!, activeState: activeState!, subState: subState! });
+    }
+    return out;
+  }
+
   /** A unit property, e.g. ActiveEnterTimestamp or MainPID (org.freedesktop.DBus.Properties.Get). */
   async property(unit: string, iface: string, name: string): Promise<unknown> {
     const bus = this.bus;

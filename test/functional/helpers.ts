@@ -156,9 +156,11 @@ export class FunctionalLab {
     const out = new Map<string, string[]>(units.map((u) => [u, []]));
     await Promise.all(
       machines.map(async (m) => {
+        // ListUnits, not ListUnitsByNames: names a machine does not have would make its systemd
+        // load (and later collect) each of them on every sample, starving its job queue
         const sd = await this.systemd(m);
-        const states = await sd.list(units);
-        for (const [u, s] of states) if (isRunning(s.activeState)) out.get(u)?.push(m);
+        const states = await sd.listLoaded();
+        for (const u of units) if (isRunning(states.get(u)?.activeState)) out.get(u)!.push(m);
       }),
     );
     for (const v of out.values()) v.sort();
