@@ -42,8 +42,18 @@ import { runTasks, type TaskOutcome } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
 
-/** How soon units on hold (see unitsOnHold) are checked again. */
-const HOLD_RETRY_MS = 1000;
+/** How soon a reconcile runs again when calls failed retryably or units were on hold. */
+const RETRY_AFTER_MS = 1000;
+
+/** systemd job types that stop a service and start it again (pure). */
+export function isRestartJob(jobType: string | undefined): boolean {
+  return (
+    jobType === 'restart' ||
+    jobType === 'try-restart' ||
+    jobType === 'reload-or-restart' ||
+    jobType === 'reload-or-try-restart'
+  );
+}
 
 export interface AgentOptions {
   client: Etcd3;
@@ -96,7 +106,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private again = false;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private holdTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly toReport = new Set<string>();
   private readonly toForget = new Set<string>();
@@ -196,6 +206,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.launched = adoptLaunched({ desired, actual: this.actual(desired) });
       this.adopted = true;
       if (this.launched.size > 0) this.log.info('adopted running units', { units: [...this.launched] });
+      // Report every assigned unit on OUR lease: a previous agent's states vanish with its lease.
+      for (const u of desired.keys()) this.toReport.add(u);
+      this.scheduleReport();
       this.requestReconcile(0);
       await this.idle();
       this.scheduleResync();
@@ -205,20 +218,35 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  /**
-   * Stops the agent. leave (SIGTERM): stop this machine's units first and revoke the lease, so the
-   * engine re-places them at once. Without leave (a restart), units keep running and are adopted
-   * by the next agent.
-   */
   /** Republishes this machine's metadata and public IP (fleetd's SIGHUP). */
   async setIdentity(fields: { metadata: Record<string, string>; publicIp: string }): Promise<void> {
     await this.presence?.setIdentity(fields);
   }
 
+  /**
+   * Whether systemd is restarting the service this process runs in (`systemctl restart`): then a
+   * SIGTERM is not leaving, and the units keep running for the next agent to adopt. False when
+   * systemd cannot tell (no bus, no unit): stopping is leaving.
+   */
+  async restartPending(pid = process.pid): Promise<boolean> {
+    if (!this.systemd) return false;
+    try {
+      return isRestartJob(await this.systemd.pendingJobOf(pid));
+    } catch (e) {
+      this.warn(e as FleetError);
+      return false;
+    }
+  }
+
+  /**
+   * Stops the agent. leave (SIGTERM): stop this machine's units first and revoke the lease, so the
+   * engine re-places them at once. Without leave (a restart), units keep running and are adopted
+   * by the next agent.
+   */
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.reconcileTimer, this.resyncTimer, this.reportTimer, this.holdTimer])
+    for (const t of [this.reconcileTimer, this.resyncTimer, this.reportTimer, this.retryTimer])
       if (t) clearTimeout(t);
     await this.stream?.stop();
     await this.running?.catch(() => undefined);
@@ -366,7 +394,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.stopped || this.fenced) return;
     if (hold.size > 0) {
       tasks = diff({ desired, actual, launched: this.launched, hold });
-      this.retryHeldSoon();
+      this.retrySoon();
     }
     if (tasks.length === 0) return;
     for (const t of tasks) this.log.debug(`${t.type} ${t.unit}`, { reason: t.reason });
@@ -386,24 +414,26 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.toForget.add(task.unit);
         }
       }
-      this.launched = rememberAfter(this.launched, task);
+      this.launched = rememberAfter(this.launched, task, error);
       if (task.unit) this.toReport.add(task.unit);
       if (error) this.warn(error);
     }
+    // Calls that never reached systemd (refused by the bus, no answer) are tried again shortly.
+    if (outcomes.some((o) => o.error?.retryable)) this.retrySoon();
     // Units that were loaded or unloaded: ask systemd once for their state.
     await sd.refresh(desired.keys()).catch((e: unknown) => this.warn(e as FleetError));
     this.scheduleReport();
     this.emit('reconciled', { outcomes });
   }
 
-  /** Reconciles again in HOLD_RETRY_MS (once, however many reconciles held units meanwhile). */
-  private retryHeldSoon(): void {
-    if (this.holdTimer || this.stopped) return;
-    this.holdTimer = setTimeout(() => {
-      this.holdTimer = undefined;
+  /** Reconciles again in RETRY_AFTER_MS (once, however many reconciles asked meanwhile). */
+  private retrySoon(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
       this.requestReconcile(0);
-    }, HOLD_RETRY_MS);
-    this.holdTimer.unref();
+    }, RETRY_AFTER_MS);
+    this.retryTimer.unref();
   }
 
   /**

@@ -160,6 +160,21 @@ export async function makeLabTls(
   };
 }
 
+/** A certificate for a machine that joins a running cluster (Lab.addMachine), signed by its CA. */
+export async function issueMachineCert(
+  tls: LabTls,
+  cluster: string,
+  m: { name: string; ip: string },
+): Promise<void> {
+  await issue(
+    tls.dir,
+    m.name,
+    `/CN=${m.name}.${cluster}.fleet-lab`,
+    machineExtensions(m.ip),
+    `the certificate of machine ${m.name}`,
+  );
+}
+
 /** The files a machine gets (its own certificate and key, and the CA). */
 export function machineTlsFiles(tls: LabTls, machine: string): MachineTlsFiles {
   return {
