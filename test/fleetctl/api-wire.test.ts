@@ -154,15 +154,23 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
       return { status: 201 };
     });
     driver = await open(srv.endpoint);
-    await driver.createUnit('a.service', '[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sleep 1000\n');
+    const first = await driver.submitUnits([
+      {
+        name: 'a.service',
+        body: '[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sleep 1000\n',
+        desiredState: 'inactive',
+      },
+    ]);
+    expect(first).to.deep.equal({ created: ['a.service'], existing: [] });
     const put = srv.seen.find((s) => s.method === 'PUT')!;
     expect(put.url).to.equal('/fleet/v1/units/a.service');
     expect(put.contentType).to.equal('application/json');
     expect(put.body).to.deep.equal({ name: 'a.service', desiredState: 'inactive', options: OPTS });
-    const err = await driver
-      .createUnit('a.service', '[Service]\nExecStart=/bin/true\n')
-      .catch((e: unknown) => e);
-    expect(err).to.be.instanceOf(DriverError).with.property('code', 'UNIT_EXISTS');
+    const again = await driver.submitUnits([
+      { name: 'a.service', body: '[Service]\nExecStart=/bin/true\n', desiredState: 'launched' },
+    ]);
+    expect(again).to.deep.equal({ created: [], existing: ['a.service'] });
+    expect(srv.seen.filter((s) => s.method === 'PUT')).to.have.length(1);
   });
 
   it('sets desired states with PUT {name, desiredState}; destroys with DELETE; 404 is UNIT_NOT_FOUND', async () => {
