@@ -1142,7 +1142,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /**
    * Many keys in transactions of up to maxTxnOps gets (one round trip per maxTxnOps keys): the
-   * key-values found (by key) and the highest revision read at.
+   * key-values found (by key) and the highest revision read at. A response stays within the
+   * client's receive limit: 128 values of MAX_VALUE_BYTES (192 KiB) are 24 MiB, under 64 MiB.
    */
   private async getKvs(
     keys: readonly string[],
