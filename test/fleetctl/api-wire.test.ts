@@ -191,6 +191,33 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
     expect(e).to.be.instanceOf(DriverError).with.property('code', 'UNIT_NOT_FOUND');
   });
 
+  it('batches: one PUT or DELETE per unit, at most 16 in flight; a 404 names the missing units', async () => {
+    let inFlight = 0;
+    let most = 0;
+    srv = await serve((r) => {
+      // Answered after 20 ms; counted out just before the answer (the earlier timer fires first).
+      inFlight++;
+      most = Math.max(most, inFlight);
+      setTimeout(() => inFlight--, 20);
+      return r.url.endsWith('ghost.service')
+        ? { status: 404, body: { error: { code: 404, message: 'unit does not exist' } }, delayMs: 20 }
+        : { status: 204, delayMs: 20 };
+    });
+    driver = await open(srv.endpoint);
+    const names = Array.from({ length: 40 }, (_, i) => `web@${i}.service`);
+    const e = await driver
+      .setDesiredStates([...names, 'ghost.service'].map((name) => ({ name, state: 'loaded' as const })))
+      .catch((x: unknown) => x);
+    expect(e).to.be.instanceOf(DriverError).with.property('code', 'UNIT_NOT_FOUND');
+    expect((e as Error).message).to.contain('ghost.service');
+    expect(srv.seen.filter((s) => s.method === 'PUT')).to.have.length(41);
+    const d = await driver.destroyUnits([...names, 'ghost.service']);
+    expect(d.destroyed).to.have.members(names);
+    expect(d.missing).to.deep.equal(['ghost.service']);
+    expect(srv.seen.filter((s) => s.method === 'DELETE')).to.have.length(41);
+    expect(most).to.be.at.most(16).and.at.least(2);
+  });
+
   it("reports the server's error body {error:{code,message}} naming what was refused", async () => {
     srv = await serve(() => ({
       status: 400,
