@@ -4,8 +4,8 @@
  *   2. a local file at that path (a path, or a name found in the working directory);
  *   3. for an instance (web@1.service), its template in the cluster;
  *   4. its template next to the argument on disk (./web@.service).
- * Everything is read and checked first; only then is anything written, so an invalid name or file
- * leaves the cluster untouched.
+ * Everything is read (the cluster's units in one batch) and checked first; only then is anything
+ * written (new units in batches), so an invalid name or file leaves the cluster untouched.
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
