@@ -11,9 +11,16 @@
  * checkout of an older commit, built), run interleaved with these: a before/after in one run.
  *
  * Prints one table of medians (and min/max). Not part of `npm test`.
+ *
+ * --start: instead, `fleetctl start --no-block` of --units instances of a local template
+ * (web@1..N.service, web@.service in the working directory) against a bare etcd (no agents are
+ * needed without blocking), both drivers, the units removed between runs; with --compare=DIR the
+ * other build's rows are interleaved:
+ *
+ *   node dist/bench/fleetctl.js --start --units=100 --runs=7 [--compare=DIR]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,10 +48,10 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
 }
 
 /** Runs node with `cmd` (asynchronously: this process serves the API meanwhile); wall time in ms. */
-function time(cmd: string[]): Promise<{ ms: number; out: string }> {
+function time(cmd: string[], cwd?: string): Promise<{ ms: number; out: string }> {
   const t0 = performance.now();
   return new Promise((ok, ko) => {
-    const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -56,6 +63,71 @@ function time(cmd: string[]): Promise<{ ms: number; out: string }> {
       else ok({ ms, out });
     });
   });
+}
+
+/** `fleetctl start --no-block` of UNITS template instances, both drivers (see the header). */
+async function startBench(): Promise<void> {
+  const etcd = await EtcdServer.start();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fleetctl-start-'));
+  const client = createEtcdClient({ etcdServers: [etcd.endpoint], etcdRequestTimeoutMs: 10000 });
+  const server = createServer();
+  let api: ReturnType<typeof createApi> | undefined;
+  try {
+    writeFileSync(
+      join(dir, 'web@.service'),
+      '[Unit]\nDescription=web %i\n\n[Service]\nExecStart=/bin/sleep 1000\n',
+    );
+    const names = Array.from({ length: UNITS }, (_, i) => `web@${i + 1}.service`);
+    const apiPrefix = '/bench-api/';
+    api = createApi({ registry: new Registry(client, { prefix: apiPrefix }) });
+    server.on('request', api.handle);
+    const sock = join(dir, 'fleet.sock');
+    await new Promise<void>((ok) => server.listen(sock, ok));
+    const bins: [string, string][] = [
+      ['this build', BIN],
+      ...(COMPARE ? [[COMPARE, COMPARE] as [string, string]] : []),
+    ];
+    const variants: { name: string; prefix: string; cmd: string[] }[] = bins.flatMap(([label, bin]) => [
+      {
+        name: `${label}: --driver=etcd`,
+        prefix: '/bench-etcd/',
+        cmd: [bin, '--driver=etcd', `--endpoint=${etcd.endpoint}`, '--etcd-key-prefix=/bench-etcd/'],
+      },
+      { name: `${label}: --driver=api`, prefix: apiPrefix, cmd: [bin, `--endpoint=unix://${sock}`] },
+    ]);
+    const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    const reg = (prefix: string) => new Registry(client, { prefix });
+    // Run 0 is a warm-up, not counted.
+    for (let r = 0; r <= RUNS; r++) {
+      for (const v of variants) {
+        const { ms, out } = await time([...v.cmd, 'start', '--no-block', ...names], dir);
+        const launched = [...(await reg(v.prefix).getUnits(names)).values()].filter(
+          (u) => u.record.desiredState === 'launched',
+        ).length;
+        if (launched !== UNITS || !out.includes(`Triggered unit ${names[UNITS - 1]} start`))
+          throw new Error(`${v.name}: ${launched} of ${UNITS} units launched after start`);
+        if (r > 0) samples.get(v.name)!.push(ms);
+        await client.delete().prefix(v.prefix);
+      }
+    }
+    console.log(
+      `fleetctl start --no-block of ${UNITS} template instances on a bare etcd, ${RUNS} runs each (interleaved), ms`,
+    );
+    console.log('');
+    console.log(`| command | median | min | max |`);
+    console.log(`|---|---:|---:|---:|`);
+    for (const v of variants) {
+      const s = stats(samples.get(v.name)!);
+      console.log(`| ${v.name} | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} |`);
+    }
+  } finally {
+    await api?.close();
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    client.close();
+    await etcd.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -170,7 +242,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
+(args.has('start') ? startBench() : main()).catch((e: unknown) => {
   console.error(`bench/fleetctl: ${e instanceof Error ? e.message : String(e)}`);
   process.exitCode = 1;
 });

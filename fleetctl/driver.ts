@@ -63,12 +63,26 @@ export function invalidUnitInfo(name: string, reason: string): UnitInfo {
   };
 }
 
-/** A unit to create with its desired state and source (fleetctl apply). */
+/** A unit to create with its desired state and source (default: the driver's, "fleetctl" or "api"). */
 export interface NewUnitInfo {
   name: string;
   body: string;
   desiredState: DesiredState;
-  source: string;
+  source?: string;
+}
+
+export interface DesiredStateChange {
+  name: string;
+  state: DesiredState;
+}
+
+/** Throws DriverError UNIT_NOT_FOUND naming `missing` (units gone before a batch write reached them). */
+export function refuseMissing(missing: readonly string[], what: string): void {
+  if (missing.length === 0) return;
+  throw new DriverError(
+    'UNIT_NOT_FOUND',
+    `cannot ${what} unit${missing.length === 1 ? '' : 's'} ${missing.join(', ')}: not in the cluster (destroyed meanwhile?); the other units were changed`,
+  );
 }
 
 /** What systemd on one machine says about one unit (written by that machine's agent). */
@@ -106,11 +120,14 @@ export interface Driver {
   readonly endpoint: string;
   listUnits(): Promise<UnitInfo[]>;
   getUnit(name: string): Promise<UnitInfo | undefined>;
-  /** Create-only: throws DriverError UNIT_EXISTS if a unit of that name exists. */
-  createUnit(name: string, body: string): Promise<void>;
   /**
-   * Create-only for many units at once (batched where the driver can): units that exist are
-   * returned in `existing`, untouched.
+   * The named units that exist, in a number of round trips that does not grow with the names
+   * (etcd: batched gets; API: a listing when many, parallel GETs when few). Order not kept.
+   */
+  getUnits(names: readonly string[]): Promise<UnitInfo[]>;
+  /**
+   * Create-only for many units at once (batched where the driver can), each already in its desired
+   * state: units that exist are returned in `existing`, untouched.
    */
   submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }>;
   /**
@@ -123,8 +140,15 @@ export interface Driver {
     opts?: { desiredState?: DesiredState; source?: string },
   ): Promise<void>;
   setDesiredState(name: string, state: DesiredState): Promise<void>;
+  /**
+   * Many desired states at once (etcd: transactions; API: PUTs, several in flight). Throws
+   * DriverError UNIT_NOT_FOUND naming the units that are not in the cluster (the others are set).
+   */
+  setDesiredStates(changes: readonly DesiredStateChange[]): Promise<void>;
   /** Throws DriverError UNIT_NOT_FOUND when absent. */
   destroyUnit(name: string): Promise<void>;
+  /** Many at once (etcd: transactions; API: DELETEs, several in flight); absent ones in `missing`. */
+  destroyUnits(names: readonly string[]): Promise<{ destroyed: string[]; missing: string[] }>;
   /** Unit states of every unit, or of one unit. */
   listUnitStates(unit?: string): Promise<UnitStateInfo[]>;
   listMachines(): Promise<MachineInfo[]>;

@@ -1,56 +1,23 @@
 /**
  * `fleetctl destroy [--no-block|--block-attempts=N] UNIT...`: removes units from the cluster (their
- * machines stop and unload them), waiting until no machine has them loaded, then prints
- * `Destroyed NAME`.
+ * machines stop and unload them) in one batch, waits until no machine has them loaded, then prints
+ * `Destroyed NAME` for each.
  */
-import type { CommandModule } from 'yargs';
-import { withDriver, type GlobalArgs } from '../cli.js';
-import { isFleetError } from '../../lib/errors.js';
-import { findUnits } from '../lazy.js';
 import { ExitCode } from '../output.js';
 import { waitForUnits } from '../wait.js';
-import {
-  blockAttemptsOf,
-  blockOptions,
-  intervalOf,
-  unitsPositional,
-  type BlockArgs,
-  type UnitsArgs,
-} from './common.js';
-import { reportMissing } from './missing.js';
+import { existingUnitsCommand } from './existing-units.js';
 
-type Args = GlobalArgs & UnitsArgs & BlockArgs;
-
-export const destroyCommand: CommandModule<object, Args> = {
-  command: 'destroy <units..>',
+export const destroyCommand = existingUnitsCommand({
+  name: 'destroy',
   describe: 'Destroy one or more units in the cluster',
-  builder: (y) => blockOptions(unitsPositional(y), 'gone from every machine') as never,
-  handler: (argv) =>
-    withDriver(argv, async (driver, out) => {
-      const attempts = blockAttemptsOf(argv);
-      const { found, missing } = await findUnits(argv.units, driver);
-      let exit = reportMissing(missing, out, 'destroy');
-      for (const u of found) {
-        try {
-          await driver.destroyUnit(u.name);
-        } catch (e) {
-          if (!isFleetError(e) || e.code !== 'UNIT_NOT_FOUND') throw e;
-        }
-        if (attempts >= 0) {
-          const late = await waitForUnits(
-            driver,
-            [u.name],
-            'destroyed',
-            { attempts, intervalMs: intervalOf(argv) },
-            out,
-          );
-          if (late.length > 0) {
-            exit = ExitCode.Failure;
-            continue;
-          }
-        }
-        out.stdout(`Destroyed ${u.name}\n`);
-      }
-      return exit;
-    }),
-};
+  blockWhat: 'gone from every machine',
+  run: async ({ driver, out, found, exit, attempts, intervalMs }) => {
+    // A unit destroyed by someone else meanwhile is gone all the same.
+    const names = found.map((u) => u.name);
+    await driver.destroyUnits(names);
+    const late =
+      attempts < 0 ? [] : await waitForUnits(driver, names, 'destroyed', { attempts, intervalMs }, out);
+    for (const n of names) if (!late.includes(n)) out.stdout(`Destroyed ${n}\n`);
+    return late.length > 0 ? ExitCode.Failure : exit;
+  },
+});

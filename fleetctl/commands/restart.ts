@@ -1,66 +1,49 @@
 /**
  * `fleetctl restart [--block-attempts=N] UNIT...`: a rolling restart, one unit at a time: stop it
  * (desired loaded) and wait until systemd agrees, then start it and wait again. A stopped unit is
- * just started. Always blocking (a restart must see the stop); global units do not wait.
+ * just started. Always blocking (a restart must see the stop); global units do not wait. The units
+ * are read in one batch; the writes are one unit at a time by design (rolling).
  */
-import type { CommandModule } from 'yargs';
-import { withDriver, type GlobalArgs } from '../cli.js';
-import type { DesiredState, Driver, UnitInfo } from '../driver.js';
-import { findUnits } from '../lazy.js';
-import { ExitCode, type Output } from '../output.js';
+import type { DesiredState, UnitInfo } from '../driver.js';
+import { ExitCode } from '../output.js';
 import { waitForUnits } from '../wait.js';
-import {
-  blockAttemptsOf,
-  blockOptions,
-  intervalOf,
-  unitsPositional,
-  type BlockArgs,
-  type UnitsArgs,
-} from './common.js';
-import { reportMissing } from './missing.js';
+import { existingUnitsCommand, type ExistingUnitsStep } from './existing-units.js';
 
-type Args = GlobalArgs & UnitsArgs & BlockArgs;
-
-async function setAndWait(
-  driver: Driver,
-  out: Output,
-  u: UnitInfo,
-  state: DesiredState,
-  attempts: number,
-  intervalMs: number,
-): Promise<boolean> {
-  await driver.setDesiredState(u.name, state);
+async function setAndWait(s: ExistingUnitsStep, u: UnitInfo, state: DesiredState): Promise<boolean> {
+  await s.driver.setDesiredStates([{ name: u.name, state }]);
   if (u.global) return true;
-  const late = await waitForUnits(driver, [u.name], state, { attempts, intervalMs }, out);
+  const late = await waitForUnits(
+    s.driver,
+    [u.name],
+    state,
+    { attempts: s.attempts, intervalMs: s.intervalMs },
+    s.out,
+  );
   return late.length === 0;
 }
 
-export const restartCommand: CommandModule<object, Args> = {
-  command: 'restart <units..>',
+export const restartCommand = existingUnitsCommand({
+  name: 'restart',
   describe: 'Instruct systemd to rolling-restart one or more units in the cluster',
-  builder: (y) => blockOptions(unitsPositional(y), 'stopped and started again', false) as never,
-  handler: (argv) =>
-    withDriver(argv, async (driver, out) => {
-      const attempts = blockAttemptsOf(argv);
-      const interval = intervalOf(argv);
-      const { found, missing } = await findUnits(argv.units, driver);
-      const exit = reportMissing(missing, out, 'restart');
-      if (found.length === 0) return ExitCode.Failure;
-      for (const u of found) {
-        if (u.desiredState === 'inactive' && !u.global) {
-          out.stderr(
-            `Unable to restart unit ${u.name} in state inactive; start it with fleetctl start ${u.name}\n`,
-          );
-          return ExitCode.Failure;
-        }
-        if (u.desiredState === 'loaded') {
-          if (!(await setAndWait(driver, out, u, 'launched', attempts, interval))) return ExitCode.Failure;
-          continue;
-        }
-        if (!(await setAndWait(driver, out, u, 'loaded', attempts, interval))) return ExitCode.Failure;
-        if (!(await setAndWait(driver, out, u, 'launched', attempts, interval))) return ExitCode.Failure;
-        out.stdout(`Unit(${u.name}) was restarted.\n`);
+  blockWhat: 'stopped and started again',
+  noBlock: false,
+  run: async (s) => {
+    if (s.found.length === 0) return ExitCode.Failure;
+    for (const u of s.found) {
+      if (u.desiredState === 'inactive' && !u.global) {
+        s.out.stderr(
+          `Unable to restart unit ${u.name} in state inactive; start it with fleetctl start ${u.name}\n`,
+        );
+        return ExitCode.Failure;
       }
-      return exit;
-    }),
-};
+      if (u.desiredState === 'loaded') {
+        if (!(await setAndWait(s, u, 'launched'))) return ExitCode.Failure;
+        continue;
+      }
+      if (!(await setAndWait(s, u, 'loaded'))) return ExitCode.Failure;
+      if (!(await setAndWait(s, u, 'launched'))) return ExitCode.Failure;
+      s.out.stdout(`Unit(${u.name}) was restarted.\n`);
+    }
+    return s.exit;
+  },
+});

@@ -30,8 +30,9 @@ export const submitCommand: CommandModule<object, Args> = {
         { command: 'submit', replace: argv.replace, refuseTemplates: false },
         out,
       );
-      const changed = await applyPlans(plans, driver);
-      for (const name of changed) out.stdout(`Unit ${name} inactive\n`);
+      const written = await applyPlans(plans, driver, 'inactive');
+      const changed = new Set([...written.created, ...written.replaced]);
+      for (const p of plans) if (changed.has(p.name)) out.stdout(`Unit ${p.name} inactive\n`);
       return ExitCode.Ok;
     }),
 };

@@ -23,7 +23,9 @@ import type { RequestOptions } from 'node:https';
 import {
   DESIRED_STATES,
   DriverError,
+  refuseMissing,
   type DesiredState,
+  type DesiredStateChange,
   type Driver,
   type DriverOptions,
   type MachineInfo,
@@ -42,12 +44,12 @@ let unitText: UnitText | undefined;
 const loadUnitText = async (): Promise<UnitText> => (unitText ??= await import('../unit-text.js'));
 
 export const API_BASE = '/fleet/v1/';
-/** Up to this many units, a blocking command polls each one instead of listing the cluster. */
-const SNAPSHOT_ONE_BY_ONE = 16;
+/** Up to this many units, they are read one GET each (in parallel) instead of listing the cluster. */
+const ONE_BY_ONE = 16;
 /** Items per page fleetctl asks fleetd for (fleetd's ?pageSize= extension; docs/api.md). */
 export const PAGE_SIZE = 10000;
-/** Create-only PUTs in flight at once (fleetctl apply of many files). */
-const SUBMIT_CONCURRENCY = 16;
+/** Writes in flight at once (fleet's API has no batch: one PUT or DELETE per unit). */
+const WRITE_CONCURRENCY = 16;
 /** At most this many pages are followed (a loop guard against a server repeating its token). */
 const MAX_PAGES = 100000;
 
@@ -374,69 +376,54 @@ export class ApiDriver implements Driver {
     return unitFromWire(res.body as WireUnit, this.endpoint, await loadUnitText());
   }
 
-  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
-    if (names.length > SNAPSHOT_ONE_BY_ONE) {
+  async getUnits(names: readonly string[]): Promise<UnitInfo[]> {
+    if (names.length > ONE_BY_ONE) {
       const wanted = new Set(names);
-      const [units, states] = await Promise.all([this.listUnits(), this.listUnitStates()]);
-      return {
-        units: units.filter((u) => wanted.has(u.name)),
-        states: states.filter((s) => wanted.has(s.name)),
-      };
+      return (await this.listUnits()).filter((u) => wanted.has(u.name));
     }
-    // A few units: GET /units/NAME and /state?unitName=NAME each, not the whole (paged) cluster.
-    const per = await Promise.all(names.map((n) => Promise.all([this.getUnit(n), this.listUnitStates(n)])));
-    return {
-      units: per.map(([u]) => u).filter((u): u is UnitInfo => u !== undefined),
-      states: per.flatMap(([, s]) => s),
-    };
+    // A few units: GET /units/NAME each, in parallel, not the whole (paged) cluster.
+    const units = await Promise.all(names.map((n) => this.getUnit(n)));
+    return units.filter((u): u is UnitInfo => u !== undefined);
   }
 
-  async createUnit(name: string, body: string): Promise<void> {
-    // fleet's PUT creates, or only changes the desired state of an existing unit: make it create-only.
-    if (await this.getUnit(name)) {
-      throw new DriverError(
-        'UNIT_EXISTS',
-        `unit ${name} already exists; destroy it first, or use --replace to change its file`,
-      );
-    }
-    const res = await this.request(
-      'PUT',
-      `units/${encodeURIComponent(name)}`,
-      unitToWire(name, 'inactive', (await loadUnitText()).optionsOfBody(body)),
-    );
-    if (res.status !== 201 && res.status !== 204 && res.status !== 200)
-      throw this.fail(res, `submit unit ${name}`);
+  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
+    const wanted = new Set(names);
+    const [units, states] = await Promise.all([
+      this.getUnits(names),
+      names.length > ONE_BY_ONE
+        ? this.listUnitStates()
+        : Promise.all(names.map((n) => this.listUnitStates(n))).then((s) => s.flat()),
+    ]);
+    return { units, states: states.filter((s) => wanted.has(s.name)) };
   }
 
   async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
-    // One create-only PUT per unit (fleet's API has no batch), several in flight.
+    // One create-only PUT per unit (fleet's API has no batch), several in flight, after one read of
+    // which exist; a unit created meanwhile by someone else is then answered 409 (different file) or
+    // only given this desired state (same file), as fleet's PUT.
     const created: string[] = [];
     const existing: string[] = [];
     const text = await loadUnitText();
-    // One listing instead of a GET per unit; a unit created meanwhile by someone else is then
-    // answered 409 (different file) or only given this desired state (same file), as fleet's PUT.
-    const present = new Set(
-      units.length > SNAPSHOT_ONE_BY_ONE ? (await this.listUnits()).map((u) => u.name) : [],
-    );
-    let next = 0;
-    const worker = async () => {
-      while (next < units.length) {
-        const u = units[next++]!;
-        if (present.has(u.name) || (units.length <= SNAPSHOT_ONE_BY_ONE && (await this.getUnit(u.name)))) {
-          existing.push(u.name);
-          continue;
-        }
-        const res = await this.request(
-          'PUT',
-          `units/${encodeURIComponent(u.name)}`,
-          unitToWire(u.name, u.desiredState, text.optionsOfBody(u.body), { source: u.source }),
-        );
-        if (res.status !== 201 && res.status !== 204 && res.status !== 200)
-          throw this.fail(res, `submit unit ${u.name}`);
-        created.push(u.name);
+    const present = new Set((await this.getUnits(units.map((u) => u.name))).map((u) => u.name));
+    await inFlight(units, WRITE_CONCURRENCY, async (u) => {
+      if (present.has(u.name)) {
+        existing.push(u.name);
+        return;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(SUBMIT_CONCURRENCY, units.length) }, worker));
+      const res = await this.request(
+        'PUT',
+        `units/${encodeURIComponent(u.name)}`,
+        unitToWire(
+          u.name,
+          u.desiredState,
+          text.optionsOfBody(u.body),
+          u.source !== undefined ? { source: u.source } : {},
+        ),
+      );
+      if (res.status !== 201 && res.status !== 204 && res.status !== 200)
+        throw this.fail(res, `submit unit ${u.name}`);
+      created.push(u.name);
+    });
     return { created, existing };
   }
 
@@ -473,6 +460,34 @@ export class ApiDriver implements Driver {
     const res = await this.request('PUT', `units/${encodeURIComponent(name)}`, unitToWire(name, state));
     if (res.status !== 204 && res.status !== 200 && res.status !== 201)
       throw this.fail(res, `set unit ${name} to ${state}`);
+  }
+
+  async setDesiredStates(changes: readonly DesiredStateChange[]): Promise<void> {
+    const missing: string[] = [];
+    await inFlight(changes, WRITE_CONCURRENCY, async (c) => {
+      // fleet's PUT of a name it does not have and no options is refused (400 or 404).
+      const res = await this.request(
+        'PUT',
+        `units/${encodeURIComponent(c.name)}`,
+        unitToWire(c.name, c.state),
+      );
+      if (res.status === 404) missing.push(c.name);
+      else if (res.status !== 204 && res.status !== 200 && res.status !== 201)
+        throw this.fail(res, `set unit ${c.name} to ${c.state}`);
+    });
+    refuseMissing(missing, 'set the desired state of');
+  }
+
+  async destroyUnits(names: readonly string[]): Promise<{ destroyed: string[]; missing: string[] }> {
+    const destroyed: string[] = [];
+    const missing: string[] = [];
+    await inFlight(names, WRITE_CONCURRENCY, async (name) => {
+      const res = await this.request('DELETE', `units/${encodeURIComponent(name)}`);
+      if (res.status === 404) missing.push(name);
+      else if (res.status !== 204 && res.status !== 200) throw this.fail(res, `destroy unit ${name}`);
+      else destroyed.push(name);
+    });
+    return { destroyed, missing };
   }
 
   async destroyUnit(name: string): Promise<void> {
@@ -579,4 +594,15 @@ export class ApiDriver implements Driver {
     setImmediate(() => this.agent.destroy()).unref();
     return Promise.resolve();
   }
+}
+
+/** Runs `f` on every item, at most `limit` at a time; the first failure is thrown (after the rest). */
+async function inFlight<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await f(items[next++]!);
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

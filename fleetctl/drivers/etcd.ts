@@ -10,7 +10,9 @@ import { Registry, type Stored, type UnitRecord, type AssignmentRecord } from '.
 import {
   DriverError,
   invalidUnitInfo,
+  refuseMissing,
   type DesiredState,
+  type DesiredStateChange,
   type Driver,
   type DriverOptions,
   type MachineInfo,
@@ -128,29 +130,25 @@ export class EtcdDriver implements Driver {
     return toUnitInfo(u, groupSchedule(schedule.items).get(name) ?? []);
   }
 
-  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
-    // The named unit keys only (not every unit body), the schedule and the states.
-    const [units, schedule, states] = await this.call(() =>
-      Promise.all([
-        Promise.all(names.map((n) => this.registry.getUnit(n))),
-        this.registry.listSchedule(),
-        this.listUnitStates(),
-      ]),
+  async getUnits(names: readonly string[]): Promise<UnitInfo[]> {
+    // The named unit keys in batched gets (not every unit body) and the schedule.
+    const [units, schedule] = await this.call(() =>
+      Promise.all([this.registry.getUnits(names), this.registry.listSchedule()]),
     );
     const byUnit = groupSchedule(schedule.items);
-    const wanted = new Set(names);
-    return {
-      units: units.filter((u) => u !== undefined).map((u) => toUnitInfo(u, byUnit.get(u.id) ?? [])),
-      states: states.filter((s) => wanted.has(s.name)),
-    };
+    return [...units.values()].map((u) => toUnitInfo(u, byUnit.get(u.id) ?? []));
   }
 
-  async createUnit(name: string, body: string): Promise<void> {
-    await this.call(() => this.registry.submitUnit({ name, body, source: 'fleetctl' }));
+  async snapshot(names: readonly string[]): Promise<{ units: UnitInfo[]; states: UnitStateInfo[] }> {
+    const [units, states] = await Promise.all([this.getUnits(names), this.listUnitStates()]);
+    const wanted = new Set(names);
+    return { units, states: states.filter((s) => wanted.has(s.name)) };
   }
 
   async submitUnits(units: readonly NewUnitInfo[]): Promise<{ created: string[]; existing: string[] }> {
-    const r = await this.call(() => this.registry.submitUnits(units));
+    const r = await this.call(() =>
+      this.registry.submitUnits(units.map((u) => ({ ...u, source: u.source ?? 'fleetctl' }))),
+    );
     return { created: r.created, existing: r.existing };
   }
 
@@ -173,8 +171,19 @@ export class EtcdDriver implements Driver {
     await this.call(() => this.registry.setDesiredState(name, state));
   }
 
+  async setDesiredStates(changes: readonly DesiredStateChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const { missing } = await this.call(() => this.registry.setDesiredStates(changes));
+    refuseMissing(missing, 'set the desired state of');
+  }
+
   async destroyUnit(name: string): Promise<void> {
     await this.call(() => this.registry.destroyUnit(name));
+  }
+
+  async destroyUnits(names: readonly string[]): Promise<{ destroyed: string[]; missing: string[] }> {
+    if (names.length === 0) return { destroyed: [], missing: [] };
+    return this.call(() => this.registry.destroyUnits(names));
   }
 
   async listUnitStates(unit?: string): Promise<UnitStateInfo[]> {

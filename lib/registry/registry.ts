@@ -351,28 +351,198 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * The units of these names that exist and are valid, by name, read at one revision per
-   * maxTxnOps names (a read-only transaction of point reads). An agent reads the units of the
-   * assignments it is about to load or start with it.
+   * The named units that exist (name -> unit), read in transactions of up to maxTxnOps gets each:
+   * one round trip per maxTxnOps names, not one per name. Invalid values are reported and skipped.
    */
   async getUnits(names: readonly string[]): Promise<Map<string, Stored<UnitRecord>>> {
-    for (const n of names) this.refuseUnitName(n);
+    const { kvs } = await this.getKvs(
+      names.map((n) => {
+        this.refuseUnitName(n);
+        return this.keys.unit(n);
+      }),
+      `read ${names.length} units`,
+    );
     const out = new Map<string, Stored<UnitRecord>>();
-    for (let i = 0; i < names.length; i += this.maxTxnOps) {
-      const slice = names.slice(i, i + this.maxTxnOps);
-      const res = await this.txn(
-        [],
-        slice.map((n) => rangeOp(this.keys.unit(n))),
-        [],
-        `read unit${slice.length === 1 ? '' : 's'} ${slice.join(', ')}`,
-      );
-      for (const r of res.responses) {
-        const kv = r.response_range?.kvs[0];
-        const stored = kv ? this.decodeOrReport(kv, this.decodeUnitKv) : undefined;
-        if (stored) out.set(stored.record.name, stored);
-      }
+    for (const kv of kvs.values()) {
+      const s = this.decodeOrReport(kv, this.decodeUnitKv);
+      if (s) out.set(s.id, s);
     }
     return out;
+  }
+
+  /**
+   * Sets the desired state of many units: one read and one write per maxTxnOps units, each unit
+   * compared on its mod revision (a chunk that lost a race is read and written again). Units not in
+   * the cluster are returned in `missing`, untouched; a unit holding an invalid value is refused
+   * (InvalidInputError) before anything is written.
+   */
+  async setDesiredStates(
+    changes: readonly { name: string; state: DesiredState }[],
+  ): Promise<{ missing: string[]; revision: string }> {
+    for (const c of changes) {
+      this.refuseUnitName(c.name);
+      if (!(DESIRED_STATES as readonly string[]).includes(c.state)) {
+        throw new InvalidInputError(
+          `desired state "${c.state}" of unit ${c.name} must be one of ${DESIRED_STATES.join(', ')}`,
+        );
+      }
+    }
+    this.refuseDuplicates(changes.map((c) => this.keys.unit(c.name)));
+    const missing: string[] = [];
+    let revision = '0';
+    let pending = [...changes];
+    for (let attempt = 0; attempt < CAS_ATTEMPTS && pending.length > 0; attempt++) {
+      const { kvs } = await this.getKvs(
+        pending.map((c) => this.keys.unit(c.name)),
+        `read ${pending.length} units`,
+      );
+      const items = new Map<TxnItem, (typeof changes)[number]>();
+      for (const c of pending) {
+        const key = this.keys.unit(c.name);
+        const kv = kvs.get(key);
+        if (!kv) {
+          missing.push(c.name);
+          continue;
+        }
+        const d = decodeUnit(c.name, kv.value.toString(), this.check);
+        if (!d.ok) {
+          this.reportInvalid(key, kv.mod_revision, d.reason);
+          throw new InvalidInputError(
+            `unit ${c.name} holds an invalid value (${d.reason}); submit it again after destroying it, or fix ${key}`,
+            key,
+          );
+        }
+        const next = { ...d.record, desiredState: c.state, updatedAt: this.now().toISOString() };
+        items.set(
+          { compares: [modRevisionIs(key, kv.mod_revision)], ops: [putOp(key, encodeUnit(next))] },
+          c,
+        );
+      }
+      pending = [];
+      for (const chunk of chunkItems([...items.keys()], this.maxTxnOps, 0, this.maxTxnBytes)) {
+        const res = await this.txn(
+          chunk.flatMap((c) => c.compares),
+          chunk.flatMap((c) => c.ops),
+          [],
+          `set ${chunk.length} units' desired state`,
+        );
+        if (res.succeeded) revision = res.header.revision;
+        else pending.push(...chunk.map((c) => items.get(c)!));
+      }
+    }
+    if (pending.length > 0)
+      throw new ConflictError(
+        `units ${pending.map((c) => c.name).join(', ')}`,
+        this.keys.unit(pending[0]!.name),
+      );
+    return { missing, revision };
+  }
+
+  /**
+   * Destroys many units and their assignments: one read of the units, one keys-only listing of the
+   * schedule, and transactions of up to maxTxnOps deletes, each unit compared on its mod revision.
+   * A unit with more assignments than fit in one transaction goes through destroyUnit. Units not in
+   * the cluster are returned in `missing`.
+   */
+  async destroyUnits(names: readonly string[]): Promise<{ destroyed: string[]; missing: string[] }> {
+    for (const n of names) this.refuseUnitName(n);
+    this.refuseDuplicates(names.map((n) => this.keys.unit(n)));
+    const destroyed: string[] = [];
+    const missing: string[] = [];
+    const alone: string[] = [];
+    let revision = 0n;
+    let pending = [...names];
+    for (let attempt = 0; attempt < CAS_ATTEMPTS && pending.length > 0; attempt++) {
+      const read = await this.getKvs(
+        pending.map((n) => this.keys.unit(n)),
+        `read ${pending.length} units`,
+      );
+      const schedule = await this.scheduleKeysAt(read.revision);
+      const items = new Map<TxnItem, string>();
+      for (const name of pending) {
+        const key = this.keys.unit(name);
+        const kv = read.kvs.get(key);
+        if (!kv) {
+          missing.push(name);
+          continue;
+        }
+        const assigned = schedule.get(name) ?? [];
+        if (assigned.length >= this.maxTxnOps) {
+          alone.push(name);
+          continue;
+        }
+        items.set(
+          {
+            compares: [modRevisionIs(key, kv.mod_revision)],
+            ops: [deleteOp(key), ...assigned.map(deleteOp)],
+          },
+          name,
+        );
+      }
+      pending = [];
+      for (const chunk of chunkItems([...items.keys()], this.maxTxnOps, 0, this.maxTxnBytes)) {
+        const res = await this.txn(
+          chunk.flatMap((c) => c.compares),
+          chunk.flatMap((c) => c.ops),
+          [],
+          `destroy ${chunk.length} units`,
+        );
+        const names = chunk.map((c) => items.get(c)!);
+        if (!res.succeeded) {
+          pending.push(...names);
+          continue;
+        }
+        destroyed.push(...names);
+        if (BigInt(res.header.revision) > revision) revision = BigInt(res.header.revision);
+      }
+    }
+    if (pending.length > 0)
+      throw new ConflictError(`units ${pending.join(', ')}`, this.keys.unit(pending[0]!));
+    if (destroyed.length > 0) await this.removeLateAssignments(destroyed, revision);
+    for (const name of alone) {
+      try {
+        await this.destroyUnit(name);
+        destroyed.push(name);
+      } catch (e) {
+        if (!(e instanceof UnitNotFoundError)) throw e;
+        missing.push(name);
+      }
+    }
+    return { destroyed, missing };
+  }
+
+  /**
+   * Assignments the engine wrote between a batch destroy's read and its delete: removed unless the
+   * unit was submitted again meanwhile (then its schedule is the engine's).
+   */
+  private async removeLateAssignments(units: readonly string[], atLeast: bigint): Promise<void> {
+    const schedule = await this.scheduleKeysAt(atLeast);
+    const items = units.flatMap((u) => {
+      const keys = schedule.get(u) ?? [];
+      const unitKey = this.keys.unit(u);
+      // Per unit, in pieces that fit one transaction with the unit's compare.
+      const out: TxnItem[] = [];
+      for (let i = 0; i < keys.length; i += this.maxTxnOps - 1) {
+        out.push({
+          compares: [createRevisionIs(unitKey, 0)],
+          ops: keys.slice(i, i + this.maxTxnOps - 1).map(deleteOp),
+        });
+      }
+      return out;
+    });
+    for (const chunk of chunkItems(items, this.maxTxnOps, 0, this.maxTxnBytes)) {
+      const res = await this.txn(
+        chunk.flatMap((c) => c.compares),
+        chunk.flatMap((c) => c.ops),
+        [],
+        `remove assignments of ${chunk.length} destroyed units`,
+      );
+      if (res.succeeded || chunk.length === 1) continue;
+      // One of them was submitted again: the others one by one.
+      for (const item of chunk) {
+        await this.txn(item.compares, item.ops, [], 'remove assignments of a destroyed unit');
+      }
+    }
   }
 
   listUnits(): Promise<Listing<UnitRecord>> {
@@ -931,6 +1101,35 @@ export class Registry extends EventEmitter<RegistryEvents> {
       revision = res.header.revision;
     }
     return { revision, transactions: chunks.length };
+  }
+
+  /** unit -> its assignment keys, from a keys-only listing of the schedule at `minRevision` or later. */
+  private async scheduleKeysAt(minRevision: bigint): Promise<Map<string, string[]>> {
+    try {
+      return (await this.scheduleKeys.get(minRevision)).value;
+    } catch (e) {
+      throw this.wrapError(e, `list the schedule (${this.keys.schedulePrefix()})`);
+    }
+  }
+
+  /**
+   * Many keys in transactions of up to maxTxnOps gets (one round trip per maxTxnOps keys): the
+   * key-values found (by key) and the highest revision read at. A response stays within the
+   * client's receive limit: 128 values of MAX_VALUE_BYTES (192 KiB) are 24 MiB, under 64 MiB.
+   */
+  private async getKvs(
+    keys: readonly string[],
+    what: string,
+  ): Promise<{ kvs: Map<string, IKeyValue>; revision: bigint }> {
+    const kvs = new Map<string, IKeyValue>();
+    let revision = 0n;
+    for (let i = 0; i < keys.length; i += this.maxTxnOps) {
+      const res = await this.txn([], keys.slice(i, i + this.maxTxnOps).map(rangeOp), [], what);
+      for (const r of res.responses)
+        for (const kv of r.response_range?.kvs ?? []) kvs.set(kv.key.toString(), kv);
+      if (BigInt(res.header.revision) > revision) revision = BigInt(res.header.revision);
+    }
+    return { kvs, revision };
   }
 
   /** The key (or undefined) and the revision it was read at. */

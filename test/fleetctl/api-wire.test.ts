@@ -154,15 +154,23 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
       return { status: 201 };
     });
     driver = await open(srv.endpoint);
-    await driver.createUnit('a.service', '[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sleep 1000\n');
+    const first = await driver.submitUnits([
+      {
+        name: 'a.service',
+        body: '[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/sleep 1000\n',
+        desiredState: 'inactive',
+      },
+    ]);
+    expect(first).to.deep.equal({ created: ['a.service'], existing: [] });
     const put = srv.seen.find((s) => s.method === 'PUT')!;
     expect(put.url).to.equal('/fleet/v1/units/a.service');
     expect(put.contentType).to.equal('application/json');
     expect(put.body).to.deep.equal({ name: 'a.service', desiredState: 'inactive', options: OPTS });
-    const err = await driver
-      .createUnit('a.service', '[Service]\nExecStart=/bin/true\n')
-      .catch((e: unknown) => e);
-    expect(err).to.be.instanceOf(DriverError).with.property('code', 'UNIT_EXISTS');
+    const again = await driver.submitUnits([
+      { name: 'a.service', body: '[Service]\nExecStart=/bin/true\n', desiredState: 'launched' },
+    ]);
+    expect(again).to.deep.equal({ created: [], existing: ['a.service'] });
+    expect(srv.seen.filter((s) => s.method === 'PUT')).to.have.length(1);
   });
 
   it('sets desired states with PUT {name, desiredState}; destroys with DELETE; 404 is UNIT_NOT_FOUND', async () => {
@@ -181,6 +189,33 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
     expect(await driver.getUnit('ghost.service')).to.equal(undefined);
     const e = await driver.destroyUnit('ghost.service').catch((x: unknown) => x);
     expect(e).to.be.instanceOf(DriverError).with.property('code', 'UNIT_NOT_FOUND');
+  });
+
+  it('batches: one PUT or DELETE per unit, at most 16 in flight; a 404 names the missing units', async () => {
+    let inFlight = 0;
+    let most = 0;
+    srv = await serve((r) => {
+      // Answered after 20 ms; counted out just before the answer (the earlier timer fires first).
+      inFlight++;
+      most = Math.max(most, inFlight);
+      setTimeout(() => inFlight--, 20);
+      return r.url.endsWith('ghost.service')
+        ? { status: 404, body: { error: { code: 404, message: 'unit does not exist' } }, delayMs: 20 }
+        : { status: 204, delayMs: 20 };
+    });
+    driver = await open(srv.endpoint);
+    const names = Array.from({ length: 40 }, (_, i) => `web@${i}.service`);
+    const e = await driver
+      .setDesiredStates([...names, 'ghost.service'].map((name) => ({ name, state: 'loaded' as const })))
+      .catch((x: unknown) => x);
+    expect(e).to.be.instanceOf(DriverError).with.property('code', 'UNIT_NOT_FOUND');
+    expect((e as Error).message).to.contain('ghost.service');
+    expect(srv.seen.filter((s) => s.method === 'PUT')).to.have.length(41);
+    const d = await driver.destroyUnits([...names, 'ghost.service']);
+    expect(d.destroyed).to.have.members(names);
+    expect(d.missing).to.deep.equal(['ghost.service']);
+    expect(srv.seen.filter((s) => s.method === 'DELETE')).to.have.length(41);
+    expect(most).to.be.at.most(16).and.at.least(2);
   });
 
   it("reports the server's error body {error:{code,message}} naming what was refused", async () => {

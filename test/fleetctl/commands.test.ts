@@ -29,13 +29,20 @@ for (const kind of ['etcd', 'api'] as const) {
     let server: Server | undefined;
     let api: ReturnType<typeof createApi> | undefined;
     let apiEndpoint = '';
+    /** Requests the API server answered, by method (reset by the test that counts them). */
+    let apiRequests: Record<string, number> = {};
 
     beforeEach(async () => {
       dir = mkdtempSync(join(tmpdir(), 'fleetctl-cmd-'));
       if (kind === 'api') {
         // fleetd's API over this test's prefix, on a unix socket (fleet's default transport).
         api = createApi({ registry: new Registry(etcd.client, { prefix: etcd.prefix }) });
-        server = createServer(api.handle);
+        const handle = api.handle;
+        server = createServer((req, res) => {
+          const m = req.method ?? '?';
+          apiRequests[m] = (apiRequests[m] ?? 0) + 1;
+          return handle(req, res);
+        });
         const sock = join(dir, 'fleet.sock');
         await new Promise<void>((ok) => server!.listen(sock, ok));
         apiEndpoint = `unix://${sock}`;
@@ -300,6 +307,113 @@ for (const kind of ['etcd', 'api'] as const) {
         expect(await reg().getUnit('hello.service')).to.equal(undefined);
         const nb = await fc('destroy', '--no-block', 'hello.service');
         expect(nb.status).to.equal(1); // already gone
+      });
+    });
+
+    describe('100 units at once: round trips do not grow with the units', () => {
+      /** Unary etcd requests served so far (etcd's own /metrics), or API requests by method. */
+      const etcdRequests = async (): Promise<number> => {
+        const text = await (await fetch(`${etcd.endpoint}/metrics`)).text();
+        let n = 0;
+        for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*grpc_type="unary"[^}]*\} (\d+)$/gm))
+          n += Number(m[1]);
+        return n;
+      };
+      const counted = async (args: string[]): Promise<{ r: RunResult; requests: Record<string, number> }> => {
+        apiRequests = {};
+        const before = kind === 'etcd' ? await etcdRequests() : 0;
+        const r = await fc(...args);
+        const requests = kind === 'etcd' ? { etcd: (await etcdRequests()) - before } : { ...apiRequests };
+        return { r, requests };
+      };
+      const names = (n: number) => Array.from({ length: n }, (_, i) => `web@${i + 1}.service`);
+      const lines = (n: number, f: (name: string) => string) => names(n).map(f).join('');
+
+      it("start/stop/destroy --no-block of 100 instances: all changed, fleet's lines, O(1) reads", async () => {
+        file('web@.service', WEB);
+        const small = await counted(['start', '--no-block', ...names(10)]);
+        expect(small.r.status).to.equal(0);
+        await fc('destroy', '--no-block', ...names(10));
+
+        const start = await counted(['start', '--no-block', ...names(100)]);
+        expect(start.r.stderr).to.equal('');
+        expect(start.r.status).to.equal(0);
+        expect(start.r.stdout).to.equal(
+          lines(100, (n) => `Unit ${n} inactive\n`) + lines(100, (n) => `Triggered unit ${n} start\n`),
+        );
+        const units = await reg().getUnits(names(100));
+        expect([...units.values()].filter((u) => u.record.desiredState === 'launched')).to.have.length(100);
+        if (kind === 'etcd') {
+          // Before batching: ~5 requests per unit (500). Now: a batched read, the schedule, one write.
+          expect(start.requests.etcd)
+            .to.be.at.most(small.requests.etcd! + 2)
+            .and.at.most(8);
+        } else {
+          // fleet's API has no batch write: one PUT per unit, created already launched; reads O(1).
+          expect(start.requests.PUT).to.equal(100);
+          expect(start.requests.GET ?? 0).to.be.at.most(3);
+        }
+
+        const stop = await counted(['stop', '--no-block', ...names(100)]);
+        expect(stop.r.status).to.equal(0);
+        expect(stop.r.stdout).to.equal(lines(100, (n) => `Triggered unit ${n} stop\n`));
+        const stopped = await reg().getUnits(names(100));
+        expect([...stopped.values()].filter((u) => u.record.desiredState === 'loaded')).to.have.length(100);
+        if (kind === 'etcd') expect(stop.requests.etcd).to.be.at.most(8);
+        else {
+          expect(stop.requests.PUT).to.equal(100);
+          expect(stop.requests.GET ?? 0).to.be.at.most(3);
+        }
+
+        const destroy = await counted(['destroy', '--no-block', ...names(100), 'ghost.service']);
+        expect(destroy.r.status).to.equal(1);
+        expect(destroy.r.stderr).to.contain('unit ghost.service is not in the cluster');
+        expect(destroy.r.stdout).to.equal(lines(100, (n) => `Destroyed ${n}\n`));
+        expect((await reg().listUnits()).items).to.have.length(0);
+        if (kind === 'etcd') expect(destroy.requests.etcd).to.be.at.most(10);
+        else {
+          expect(destroy.requests.DELETE).to.equal(100);
+          expect(destroy.requests.GET ?? 0).to.be.at.most(3);
+        }
+      });
+
+      it('an invalid file among 100 new units: nothing is written', async () => {
+        file('web@.service', WEB);
+        file('web@50.service', '[Service\nExecStart=/bin/true\n');
+        const r = await fc('start', '--no-block', ...names(100));
+        expect(r.status).to.equal(1);
+        expect(r.stderr).to.contain('unit file web@50.service is not valid for web@50.service');
+        expect(r.stdout).to.equal('');
+        expect((await reg().listUnits()).items).to.have.length(0);
+      });
+
+      it('a blocking start of 100 units polls with O(1) requests per poll (3 polls, no engine)', async () => {
+        file('web@.service', WEB);
+        await withCluster(false);
+        const r = await counted(['start', '--block-attempts=3', ...FAST, ...names(100)]);
+        expect(r.r.status).to.equal(1);
+        expect(
+          r.r.stderr.match(
+            /timed out waiting for unit web@\d+\.service to report state launched after 3 attempts/g,
+          ),
+        ).to.have.length(100);
+        // Each poll: the named units (one batched read or one listing), the schedule, the states.
+        if (kind === 'etcd') expect(r.requests.etcd).to.be.at.most(8 + 3 * 3);
+        else expect(r.requests.GET).to.be.at.most(3 + 3 * 2);
+      });
+
+      it('a blocking start of 100 units waits for all of them', async () => {
+        file('web@.service', WEB);
+        await withCluster();
+        const r = await run([...driverArgs(), 'start', ...FAST, ...names(100)], {
+          cwd: dir,
+          timeoutMs: 50000,
+        });
+        expect(r.stderr).to.equal('');
+        expect(r.status).to.equal(0);
+        expect(
+          r.stdout.match(/^Unit web@\d+\.service launched on 1a2b3c4d\.\.\.\/10\.0\.0\.2$/gm),
+        ).to.have.length(100);
       });
     });
 
