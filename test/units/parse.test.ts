@@ -501,25 +501,41 @@ describe('units/values: lastValue and listValues', () => {
   });
 });
 
-describe('units: pathological input stays fast (linear time)', () => {
+describe('units: pathological input stays linear in time', () => {
+  // No wall-clock bound (the host may be busy): the same shape at 1 MB and at 250 KB, each timed
+  // three times back to back, fastest taken. Linear parsing costs ~4x for 4x the input; a quadratic
+  // one ~16x.
   const M = 1000 * 1000;
-  const cases: [string, string][] = [
+  const shapes: [string, (n: number) => string][] = [
     [
       'a long run of blanks inside a value and a key',
-      `[Unit]\nA=x${' '.repeat(M / 2)}y\nB${' \t'.repeat(M / 4)}C=1\n`,
+      (n) => `[Unit]\nA=x${' '.repeat(n / 2)}y\nB${' \t'.repeat(n / 4)}C=1\n`,
     ],
-    ['a long run of backslashes', `[Unit]\nA=${'\\'.repeat(M - 20)}x\n`],
-    ['a long continued line', `[Unit]\nA=${'a \\\n'.repeat(M / 5)}end\n`],
-    ['many short lines', `[Unit]\n${'A=1\n# c\n'.repeat(M / 8)}`],
-    ['many sections', '[S]\nA=1\n'.repeat(M / 8)],
+    ['a long run of backslashes', (n) => `[Unit]\nA=${'\\'.repeat(n - 20)}x\n`],
+    ['a long continued line', (n) => `[Unit]\nA=${'a \\\n'.repeat(n / 5)}end\n`],
+    ['many short lines', (n) => `[Unit]\n${'A=1\n# c\n'.repeat(n / 8)}`],
+    ['many sections', (n) => '[S]\nA=1\n'.repeat(n / 8)],
   ];
-  for (const [what, text] of cases) {
-    it(`${what}: parse and hash 1 MB in well under a second`, () => {
+  const fastest = (text: string): number => {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
       const start = performance.now();
       const r = parseUnitFile(text, { maxBytes: Infinity });
       expect(r.ok).to.equal(true);
       if (r.ok) expect(unitHash(r.unit)).to.have.length(64);
-      expect(performance.now() - start).to.be.lessThan(1500);
+      best = Math.min(best, performance.now() - start);
+    }
+    return best;
+  };
+  for (const [what, make] of shapes) {
+    it(`${what}: 4x the input (1 MB) costs well under 16x the time`, function () {
+      this.timeout(60000);
+      const small = fastest(make(M / 4));
+      const big = fastest(make(M));
+      expect(
+        big / Math.max(small, 1),
+        `1 MB: ${big.toFixed(0)} ms, 250 KB: ${small.toFixed(0)} ms`,
+      ).to.be.lessThan(10);
     });
   }
 });
