@@ -40,6 +40,19 @@ import { runTasks, type TaskOutcome } from './task-runner.js';
 
 export const AGENT_VERSION = '0.1.0';
 
+/** A reconcile whose calls failed retryably runs again after this long. */
+const RETRY_AFTER_MS = 1000;
+
+/** systemd job types that stop a service and start it again (pure). */
+export function isRestartJob(jobType: string | undefined): boolean {
+  return (
+    jobType === 'restart' ||
+    jobType === 'try-restart' ||
+    jobType === 'reload-or-restart' ||
+    jobType === 'reload-or-try-restart'
+  );
+}
+
 export interface AgentOptions {
   client: Etcd3;
   registry: Registry;
@@ -190,6 +203,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.launched = adoptLaunched({ desired, actual: this.actual(desired) });
       this.adopted = true;
       if (this.launched.size > 0) this.log.info('adopted running units', { units: [...this.launched] });
+      // Report every assigned unit on OUR lease: a previous agent's states vanish with its lease.
+      for (const u of desired.keys()) this.toReport.add(u);
+      this.scheduleReport();
       this.requestReconcile(0);
       await this.idle();
       this.scheduleResync();
@@ -199,16 +215,31 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  /**
-   * Stops the agent. leave (SIGTERM): stop this machine's units first and revoke the lease, so the
-   * engine re-places them at once. Without leave (a restart), units keep running and are adopted
-   * by the next agent.
-   */
   /** Republishes this machine's metadata and public IP (fleetd's SIGHUP). */
   async setIdentity(fields: { metadata: Record<string, string>; publicIp: string }): Promise<void> {
     await this.presence?.setIdentity(fields);
   }
 
+  /**
+   * Whether systemd is restarting the service this process runs in (`systemctl restart`): then a
+   * SIGTERM is not leaving, and the units keep running for the next agent to adopt. False when
+   * systemd cannot tell (no bus, no unit): stopping is leaving.
+   */
+  async restartPending(pid = process.pid): Promise<boolean> {
+    if (!this.systemd) return false;
+    try {
+      return isRestartJob(await this.systemd.pendingJobOf(pid));
+    } catch (e) {
+      this.warn(e as FleetError);
+      return false;
+    }
+  }
+
+  /**
+   * Stops the agent. leave (SIGTERM): stop this machine's units first and revoke the lease, so the
+   * engine re-places them at once. Without leave (a restart), units keep running and are adopted
+   * by the next agent.
+   */
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -372,10 +403,13 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.toForget.add(task.unit);
         }
       }
-      this.launched = rememberAfter(this.launched, task);
+      this.launched = rememberAfter(this.launched, task, error);
       if (task.unit) this.toReport.add(task.unit);
       if (error) this.warn(error);
     }
+    // Calls that never reached systemd (refused by the bus, no answer) are tried again shortly.
+    if (outcomes.some((o) => o.error?.retryable))
+      setTimeout(() => this.requestReconcile(0), RETRY_AFTER_MS).unref();
     // Units that were loaded or unloaded: ask systemd once for their state.
     await sd.refresh(desired.keys()).catch((e: unknown) => this.warn(e as FleetError));
     this.scheduleReport();

@@ -168,12 +168,17 @@ export function adoptLaunched(input: Omit<DiffInput, 'launched'>): Set<string> {
 }
 
 /**
- * After a task ran, what the agent remembers as launched (pure). A failed start still counts as
- * launched: the unit is reported failed and not retried.
+ * After a task ran, what the agent remembers as launched (pure). A start systemd failed still
+ * counts as launched: the unit is reported failed and not retried. A start whose call never got an
+ * answer or was refused by the bus (a retryable failure) does not: the next reconcile starts it.
  */
-export function rememberAfter(launched: ReadonlySet<string>, task: Task): Set<string> {
+export function rememberAfter(
+  launched: ReadonlySet<string>,
+  task: Task,
+  failure?: { retryable: boolean },
+): Set<string> {
   const next = new Set(launched);
-  if (task.type === 'start') next.add(task.unit);
+  if (task.type === 'start' && failure?.retryable !== true) next.add(task.unit);
   if (task.type === 'stop' || task.type === 'unload') next.delete(task.unit);
   return next;
 }

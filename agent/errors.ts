@@ -35,6 +35,8 @@ function advice(dbusName: string | undefined, operation: string): string {
       return 'systemd refused the job because of conflicting jobs: check the unit dependencies (Conflicts=, Requires=)';
     case 'org.freedesktop.DBus.Error.AccessDenied':
       return 'the agent is not allowed to manage units: run it as root';
+    case 'org.freedesktop.DBus.Error.LimitsExceeded':
+      return 'the bus refused more pending calls from the agent; it retries shortly';
     case 'org.freedesktop.DBus.Error.NoReply':
     case 'org.freedesktop.DBus.Error.Timeout':
       return 'systemd did not answer in time: it may be busy; the agent retries at its next reconcile';
@@ -51,9 +53,11 @@ export function systemdError(err: unknown, operation: string, unit?: string): Ag
   const what = unit ? `${operation} of unit ${unit}` : operation;
   const timeout =
     name === 'org.freedesktop.DBus.Error.NoReply' || name === 'org.freedesktop.DBus.Error.Timeout';
+  // the call never reached systemd: nothing happened to the unit, try again
+  const refused = name === 'org.freedesktop.DBus.Error.LimitsExceeded';
   return new AgentError(
     timeout ? 'DBUS_TIMEOUT' : 'SYSTEMD_OPERATION',
     `systemd: ${what} failed: ${errorMessage(err)}${name ? ` (${name})` : ''}; ${advice(name, operation)}`,
-    { cause: err, retryable: timeout },
+    { cause: err, retryable: timeout || refused },
   );
 }

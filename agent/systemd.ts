@@ -22,6 +22,10 @@ import dbus from 'dbus-next';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { unitObjectPath, unitOfObjectPath } from './bus-path.js';
+import { CallGate } from './call-gate.js';
+import { JobWaiters, type JobResult } from './job-waiters.js';
+
+export type { JobResult } from './job-waiters.js';
 import { isTemplateName, type SystemdUnitState } from './diff.js';
 import { AgentError, systemdError } from './errors.js';
 
@@ -43,6 +47,11 @@ export interface SystemdClientOptions {
   filesRoot?: string;
   /** Deadline of each D-Bus call (default 25 s, D-Bus's own default). */
   callTimeoutMs?: number;
+  /**
+   * Calls in flight at once on the connection (default 64); more wait their turn. The system bus
+   * refuses more pending replies than its max_replies_per_connection (128 on Debian).
+   */
+  maxCallsInFlight?: number;
   /** Signals about watched units are gathered this long before one ListUnitsByNames (default 5 ms). */
   settleMs?: number;
   log?: Logger;
@@ -57,12 +66,6 @@ export interface SystemdEvents {
   reconnected: [];
   /** A failure the client handled itself (logged by the caller). */
   warning: [AgentError];
-}
-
-export interface JobResult {
-  unit: string;
-  /** systemd's job result: done, canceled, timeout, failed, dependency, skipped. */
-  result: string;
 }
 
 type Bus = dbus.MessageBus;
@@ -80,13 +83,12 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   private readonly states = new Map<string, SystemdUnitState | undefined>();
   private readonly dirty = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
-  private readonly jobWaiters = new Map<string, (r: JobResult) => void>();
-  /** Jobs that finished before anyone waited for them (a reply can trail its JobRemoved). */
-  private readonly finishedJobs = new Map<string, JobResult>();
+  private readonly jobs = new JobWaiters();
   private closed = false;
   private reconnecting = false;
   private readonly timeoutMs: number;
   private readonly settleMs: number;
+  private readonly gate: CallGate;
   readonly address: string;
 
   private constructor(private readonly opts: SystemdClientOptions) {
@@ -94,6 +96,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
     this.address = opts.busAddress ?? DEFAULT_SYSTEM_BUS;
     this.timeoutMs = opts.callTimeoutMs ?? 25000;
     this.settleMs = opts.settleMs ?? 5;
+    this.gate = new CallGate(opts.maxCallsInFlight ?? 64);
   }
 
   /** Connects, subscribes to systemd's signals, and returns the client. Throws AgentError. */
@@ -248,15 +251,18 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
   ): Promise<dbus.Message | null> {
     this.calls.set(member, (this.calls.get(member) ?? 0) + 1);
     const msg = new dbus.Message({ destination, path, interface: iface, member, signature, body });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const e = new Error(`no answer within ${this.timeoutMs} ms`);
-        (e as { type?: string }).type = 'org.freedesktop.DBus.Error.Timeout';
-        reject(e);
-      }, this.timeoutMs);
+    // The deadline counts from the moment the call is sent, not from when it joined the queue.
+    return this.gate.run(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const e = new Error(`no answer within ${this.timeoutMs} ms`);
+          (e as { type?: string }).type = 'org.freedesktop.DBus.Error.Timeout';
+          reject(e);
+        }, this.timeoutMs);
+      });
+      return Promise.race([bus.call(msg), deadline]).finally(() => clearTimeout(timer));
     });
-    return Promise.race([bus.call(msg), deadline]).finally(() => clearTimeout(timer));
   }
 
   private manager(member: string, signature: string, body: unknown[]): Promise<dbus.Message | null> {
@@ -338,21 +344,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
 
   /** Waits for a job (from start/stop) to finish (JobRemoved); undefined after timeoutMs. */
   waitJob(jobPath: string, timeoutMs: number): Promise<JobResult | undefined> {
-    const done = this.finishedJobs.get(jobPath);
-    if (done) {
-      this.finishedJobs.delete(jobPath);
-      return Promise.resolve(done);
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.jobWaiters.delete(jobPath);
-        resolve(undefined);
-      }, timeoutMs);
-      this.jobWaiters.set(jobPath, (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-    });
+    return this.jobs.wait(jobPath, timeoutMs);
   }
 
   /** ResetFailedUnit(name); a unit systemd does not know is not an error. */
@@ -400,6 +392,41 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       return (r?.body[0] as dbus.Variant | undefined)?.value;
     } catch (e) {
       throw systemdError(e, `read ${name}`, unit);
+    }
+  }
+
+  /**
+   * The type of the job systemd has queued for the unit a process belongs to ("stop", "restart",
+   * "try-restart", ...), or undefined when it has none or the process is in no unit: how a daemon
+   * tells `systemctl restart` from `systemctl stop` when its SIGTERM arrives (GetUnitByPID, the
+   * unit's Job property, the job's JobType).
+   */
+  async pendingJobOf(pid: number): Promise<string | undefined> {
+    const bus = this.bus;
+    if (!bus) throw this.unavailable(new Error('not connected'));
+    const get = async (path: string, iface: string, name: string): Promise<unknown> => {
+      const r = await this.rawCall(bus, DEST, path, 'org.freedesktop.DBus.Properties', 'Get', 'ss', [
+        iface,
+        name,
+      ]);
+      return (r?.body[0] as dbus.Variant | undefined)?.value;
+    };
+    let unitPath: string;
+    try {
+      const r = await this.manager('GetUnitByPID', 'u', [pid]);
+      unitPath = String(r?.body[0]);
+    } catch (e) {
+      if (/NoUnitForPID|NoSuchUnit/.test(errorMessage(e))) return undefined;
+      throw systemdError(e, `find the unit of process ${pid} (GetUnitByPID)`);
+    }
+    try {
+      const job = (await get(unitPath, UNIT_IFACE, 'Job')) as [number, string] | undefined;
+      if (!job || !job[0]) return undefined;
+      return String(await get(job[1], 'org.freedesktop.systemd1.Job', 'JobType'));
+    } catch (e) {
+      // The job may finish between the two reads: then there is none.
+      if (/UnknownObject|NoSuchJob|UnknownMethod/.test(errorMessage(e))) return undefined;
+      throw systemdError(e, `read the pending job of ${unitPath}`);
     }
   }
 
@@ -466,16 +493,7 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
       if (msg.interface === MANAGER) {
         if (msg.member === 'JobRemoved') {
           const [, job, unit, result] = msg.body as [number, string, string, string];
-          const r = { unit, result };
-          const w = this.jobWaiters.get(job);
-          if (w) {
-            this.jobWaiters.delete(job);
-            w(r);
-          } else {
-            this.finishedJobs.set(job, r);
-            if (this.finishedJobs.size > 4096)
-              this.finishedJobs.delete(this.finishedJobs.keys().next().value!);
-          }
+          this.jobs.finish(job, { unit, result });
           // PropertiesChanged carries the new state of a unit we know; ask only about the others.
           if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
         } else if (msg.member === 'UnitNew' || msg.member === 'UnitRemoved') {

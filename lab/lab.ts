@@ -77,6 +77,8 @@ export interface LabUpOptions {
   metadata?: Record<string, Record<string, string>>;
   /** fleet's agent_ttl in seconds, written to each machine's fleet.conf (default 30). */
   agentTtl?: number;
+  /** fleet's engine_lease_ttl in seconds, written to each machine's fleet.conf (default: fleetd's). */
+  engineTtl?: number;
   /** 1 (default) or 3 etcd members. */
   etcdMembers?: number;
   /**
@@ -162,6 +164,8 @@ export class Lab {
     const agentTtl = opts.agentTtl ?? 30;
     if (!(agentTtl > 0))
       throw new LabError(`cluster "${name}": --agent-ttl must be a positive number of seconds`);
+    if (opts.engineTtl !== undefined && !(Number.isInteger(opts.engineTtl) && opts.engineTtl >= 2))
+      throw new LabError(`cluster "${name}": engineTtl must be a whole number of seconds, at least 2`);
     if (opts.fleetdEntry !== undefined && !opts.fleetdEntry.startsWith(`${REPO_ROOT}/`)) {
       throw new LabError(
         `cluster "${name}": fleetdEntry ${opts.fleetdEntry} is outside the checkout ${REPO_ROOT}, which is all the machines see`,
@@ -185,6 +189,8 @@ export class Lab {
       upPid: process.pid,
       repo: REPO_ROOT,
       agentTtl,
+      ...(opts.engineTtl !== undefined ? { engineTtl: opts.engineTtl } : {}),
+      ...(withFleetd && entry !== undefined ? { fleetdEntry: entry } : {}),
       etcd: [],
       machines: [],
       phase: 'up',
@@ -366,6 +372,63 @@ export class Lab {
       );
     }
     netReady(spec);
+  }
+
+  /**
+   * Boots one more machine into a running cluster (the next free name, m<N+1>), with fleetd when
+   * the cluster's machines run it; resolves once its systemd (and fleetd) runs. Returns its name.
+   * If it cannot boot, it is powered off again and recorded so (down removes what it made).
+   */
+  async addMachine(
+    opts: { metadata?: Record<string, string>; bootTimeoutMs?: number } = {},
+  ): Promise<string> {
+    const st = this.st;
+    const network = st.network;
+    const cgroupRoot = st.cgroupRoot;
+    if (st.phase !== 'ready' || !network || !cgroupRoot) {
+      throw new LabError(
+        `cluster "${st.name}" is not up (phase ${st.phase}); bring it up before adding a machine`,
+      );
+    }
+    const index = Math.max(0, ...st.machines.map((m) => Number(m.name.slice(1)))) + 1;
+    if (index > 200) throw new LabError(`cluster "${st.name}" has 200 machines already; no machine added`);
+    const name = `m${index}`;
+    const withFleetd = st.fleetdEntry !== undefined;
+    const m: MachineRecord = {
+      name,
+      machineId: randomBytes(16).toString('hex'),
+      ip: machineIp(network.subnet, index),
+      veth: vethName(st.name, index),
+      metadata: opts.metadata ?? {},
+      dir: join(st.dir, name),
+      cgroup: join(cgroupRoot, name),
+      fleetd: withFleetd,
+    };
+    // Recorded before it boots: down sweeps it whatever happens next.
+    st.machines.push(m);
+    this.save();
+    try {
+      await this.bootOne(m, st.fleetdEntry, withFleetd);
+      if (!m.pid1) throw new MachineError(st.name, name, `machine ${name} has no PID 1`);
+      await waitRunning(
+        st.name,
+        name,
+        m.pid1,
+        opts.bootTimeoutMs ?? 30000,
+        withFleetd ? ['fleetd.service'] : [],
+      );
+    } catch (e) {
+      await stopMachine(m, 10000).catch(() => undefined);
+      m.poweredOff = true;
+      this.save();
+      throw new MachineError(
+        st.name,
+        name,
+        `cannot add machine ${name} to cluster "${st.name}": ${(e as Error).message}; console (${join(m.dir, 'console.log')}): ${consoleTail(m)}`,
+        { cause: e },
+      );
+    }
+    return name;
   }
 
   machine(name: string): MachineRecord {

@@ -39,6 +39,7 @@ export function fleetConf(state: LabState, m: MachineRecord): string {
     `metadata="${metadata}"`,
     `agent_ttl="${state.agentTtl}s"`,
     `public_ip="${m.ip}"`,
+    ...(state.engineTtl !== undefined ? [`engine_lease_ttl="${state.engineTtl}s"`] : []),
     // The API over mutual TLS at the machine's IP: fleetctl status/journal reach the unit's
     // machine there (its machine record advertises https://IP:PORT), from the host or a peer.
     ...(state.tls

@@ -75,6 +75,10 @@ const cli = yargs(hideBin(process.argv))
           describe: 'machine metadata, repeatable: mI:key=value,key=value',
         })
         .option('agent-ttl', { type: 'number', default: 30, describe: "fleet's agent_ttl, in seconds" })
+        .option('engine-ttl', {
+          type: 'number',
+          describe: "fleet's engine_lease_ttl, in seconds (default: fleetd's)",
+        })
         .option('etcd-members', { type: 'number', default: 1, choices: [1, 3], describe: 'etcd members' })
         .option('fleetd', {
           type: 'boolean',
@@ -98,6 +102,7 @@ const cli = yargs(hideBin(process.argv))
         machines: argv.machines,
         metadata,
         agentTtl: argv['agent-ttl'],
+        ...(argv['engine-ttl'] !== undefined ? { engineTtl: argv['engine-ttl'] } : {}),
         etcdMembers: argv['etcd-members'],
         ...(argv.fleetd !== undefined ? { fleetd: argv.fleetd } : {}),
         log: progress,
@@ -153,6 +158,25 @@ const cli = yargs(hideBin(process.argv))
     async (argv) => {
       await open(argv.name).poweroff(argv.machine);
       progress(`${argv.machine}: powered off`);
+    },
+  )
+  .command(
+    'add-machine',
+    'boot one more machine into the running cluster (joins with fleetd if the others run it)',
+    (y) => y.option('metadata', { type: 'string', describe: 'its metadata: key=value,key=value' }),
+    async (argv) => {
+      let metadata: Record<string, string> = {};
+      if (argv.metadata) {
+        try {
+          metadata = parseMetadataFlag(`m1:${argv.metadata}`)[1];
+        } catch {
+          throw new LabError(
+            `add-machine --metadata "${argv.metadata}": expected key=value[,key=value...], e.g. role=web,disk=ssd`,
+          );
+        }
+      }
+      const name = await open(argv.name).addMachine({ metadata });
+      progress(`${name}: running`);
     },
   )
   .command(

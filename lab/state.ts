@@ -63,6 +63,10 @@ export interface LabState {
   /** The project checkout, bind-mounted read-only at the same path inside every machine. */
   repo: string;
   agentTtl: number;
+  /** fleet's engine_lease_ttl in seconds, when set (else fleetd's default). */
+  engineTtl?: number;
+  /** The fleetd entry point machines run (recorded for machines added later). */
+  fleetdEntry?: string;
   network?: {
     bridge: string;
     /** First three octets, e.g. "10.213.7"; the lab uses <subnet>.0/24. */

@@ -263,3 +263,32 @@ describe('agent/diff: desired vs actual -> ordered tasks', () => {
     });
   });
 });
+
+describe('agent/diff: rememberAfter', () => {
+  const start: Task = { type: 'start', unit: 'a.service', reason: Reasons.LAUNCH };
+  it('a start counts as launched, also one systemd failed (reported failed, not retried)', () => {
+    expect([...rememberAfter(new Set(), start)]).to.deep.equal(['a.service']);
+    expect([...rememberAfter(new Set(), start, { retryable: false })]).to.deep.equal(['a.service']);
+  });
+  it('a start whose call never reached systemd (retryable) does not: the next reconcile starts it', () => {
+    expect([...rememberAfter(new Set(), start, { retryable: true })]).to.deep.equal([]);
+    expect(
+      diff({
+        desired: new Map([
+          ['a.service', { name: 'a.service', body: 'x', hash: 'h', desiredState: 'launched' }],
+        ]),
+        actual: new Map([['a.service', { name: 'a.service', fileHash: 'h', systemd: undefined }]]),
+        launched: rememberAfter(new Set(), start, { retryable: true }),
+      }).map((t) => t.type),
+    ).to.deep.equal(['start']);
+  });
+  it('stop and unload forget the unit', () => {
+    const l = new Set(['a.service']);
+    expect([
+      ...rememberAfter(l, { type: 'stop', unit: 'a.service', reason: Reasons.STOP_DESIRED_LOADED }),
+    ]).to.deep.equal([]);
+    expect([
+      ...rememberAfter(l, { type: 'unload', unit: 'a.service', reason: Reasons.UNASSIGNED }),
+    ]).to.deep.equal([]);
+  });
+});

@@ -17,6 +17,17 @@ describe('agent/errors: D-Bus failures become typed errors naming the unit and w
     const t = systemdError(new dbus.DBusError('org.freedesktop.DBus.Error.NoReply', 'no reply'), 'reload');
     expect(t.code).to.equal('DBUS_TIMEOUT');
     expect(t.retryable).to.equal(true);
+    // the bus refused the call (too many pending replies): systemd never saw it, try again
+    const l = systemdError(
+      new dbus.DBusError(
+        'org.freedesktop.DBus.Error.LimitsExceeded',
+        'The maximum number of pending replies',
+      ),
+      'start (StartUnit)',
+      'y.service',
+    );
+    expect(l.retryable).to.equal(true);
+    expect(l.message).to.contain('y.service').and.contain('retries shortly');
   });
 
   it('a bus that cannot be reached is a retryable DBUS_UNAVAILABLE naming the address (no crash)', async () => {
