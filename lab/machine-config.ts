@@ -64,6 +64,7 @@ export function fleetdEntry(repo: string): string | undefined {
  * fleetd as users run it: a systemd service of the machine, reading /etc/fleet/fleet.conf, run
  * from the host's checkout (bind-mounted read-only). No Restart=: `fleet-lab kill` is a crash
  * that stays, as in fleet's functional tests (`fleet-lab exec mI -- systemctl start fleetd`).
+ * ExecStopPost= fences after that crash, as in fleetd/units/fleetd.service.
  */
 export function fleetdUnit(repo: string, entry: string): string {
   return [
@@ -75,6 +76,7 @@ export function fleetdUnit(repo: string, entry: string): string {
     '',
     '[Service]',
     `ExecStart=${process.execPath} ${entry}`,
+    `ExecStopPost=${process.execPath} ${entry} fence`,
     `WorkingDirectory=${repo}`,
     'Environment=FLEET_CONFIG=/etc/fleet/fleet.conf',
     '',
