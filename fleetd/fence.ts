@@ -126,11 +126,11 @@ export async function fence(opts: FenceOptions): Promise<FenceReport> {
     const why =
       problem ?? `units still running after ${STOP_ROUNDS} attempts to stop them: ${stillActive.join(' ')}`;
     log.error(
-      `fence: ${why}; the lease is NOT revoked (the units could run twice if it were): it expires after agent_ttl, stop them by hand (systemctl stop ...)`,
+      `${why}; the lease is NOT revoked (the units could run twice if it were): it expires after agent_ttl, stop them by hand (systemctl stop ...)`,
     );
     return { action: 'fence', stopped, stillActive, lease: 'not revoked: units not confirmed stopped' };
   }
-  log.info('fence: units stopped', { units: stopped, directory: unitsDirectory });
+  log.info('units stopped', { units: stopped, directory: unitsDirectory });
   const lease = await revokeLease(unitsDirectory, opts);
   return { action: 'fence', stopped, stillActive, lease };
 }
@@ -161,8 +161,7 @@ async function stopUnits(
     const units: string[] = [];
     for (const n of names.sort()) {
       if (isValidUnitName(n) && !isTemplate(n)) units.push(n);
-      else if (!isValidUnitName(n))
-        log.warn(`fence: ${unitsDirectory}/${n} is not a unit file name; ignored`);
+      else if (!isValidUnitName(n)) log.warn(`${unitsDirectory}/${n} is not a unit file name; ignored`);
     }
     const stopped = new Set<string>();
     let active: string[] = [];
@@ -179,10 +178,10 @@ async function stopUnits(
           try {
             const job = await sd.stop(u);
             const r = await sd.waitJob(job, opts.stopTimeoutMs ?? 45000);
-            if (r === undefined) log.warn(`fence: unit ${u}: its stop job did not finish in time`);
+            if (r === undefined) log.warn(`unit ${u}: its stop job did not finish in time`);
             stopped.add(u);
           } catch (e) {
-            log.warn(`fence: ${errorMessage(e)}`);
+            log.warn(`${errorMessage(e)}`);
           }
         }),
       );
@@ -207,29 +206,27 @@ async function revokeLease(unitsDirectory: string, opts: FenceOptions): Promise<
   const path = leaseFilePath(unitsDirectory);
   const read = await readLeaseFile(path);
   if (read.kind === 'missing') {
-    log.info(`fence: no lease file ${path}: nothing to revoke (the agent had no lease, or left)`);
+    log.info(`no lease file ${path}: nothing to revoke (the agent had no lease, or left)`);
     return 'none: no lease file';
   }
   if (read.kind === 'invalid') {
-    log.warn(`fence: ${read.problem}; nothing revoked: the lease expires after agent_ttl`);
+    log.warn(`${read.problem}; nothing revoked: the lease expires after agent_ttl`);
     return `none: ${read.problem}`;
   }
   const { leaseId, machineId } = read.record;
   if (!config) {
-    log.warn(
-      `fence: no usable configuration, so no etcd to revoke lease ${leaseId} in; it expires after agent_ttl`,
-    );
+    log.warn(`no usable configuration, so no etcd to revoke lease ${leaseId} in; it expires after agent_ttl`);
     return 'not revoked: no configuration';
   }
   let ownId: string | undefined;
   try {
     ownId = machineIdFrom(config.machineIdFile);
   } catch (e) {
-    log.warn(`fence: ${errorMessage(e)}; revoking lease ${leaseId} of lease file ${path} anyway`);
+    log.warn(`${errorMessage(e)}; revoking lease ${leaseId} of lease file ${path} anyway`);
   }
   if (ownId !== undefined && ownId !== machineId) {
     log.warn(
-      `fence: lease file ${path} belongs to machine ${machineId}, not this machine ${ownId}; nothing revoked (remove the stale file)`,
+      `lease file ${path} belongs to machine ${machineId}, not this machine ${ownId}; nothing revoked (remove the stale file)`,
     );
     return `not revoked: lease file of machine ${machineId}`;
   }
@@ -238,7 +235,7 @@ async function revokeLease(unitsDirectory: string, opts: FenceOptions): Promise<
   try {
     client = createEtcdClient({ ...config, etcdRequestTimeoutMs: timeoutMs });
   } catch (e) {
-    log.warn(`fence: ${errorMessage(e)}; lease ${leaseId} not revoked: it expires after agent_ttl`);
+    log.warn(`${errorMessage(e)}; lease ${leaseId} not revoked: it expires after agent_ttl`);
     return 'not revoked: no etcd client';
   }
   try {
@@ -254,18 +251,18 @@ async function revokeLease(unitsDirectory: string, opts: FenceOptions): Promise<
     } finally {
       clearTimeout(timer);
     }
-    log.info(`fence: lease ${leaseId} of machine ${machineId} revoked: the engine re-places its units now`);
-    await removeLeaseFile(path).catch((e: unknown) => log.warn(`fence: ${errorMessage(e)}`));
+    log.info(`lease ${leaseId} of machine ${machineId} revoked: the engine re-places its units now`);
+    await removeLeaseFile(path).catch((e: unknown) => log.warn(`${errorMessage(e)}`));
     return 'revoked';
   } catch (e) {
     const msg = errorMessage(e);
     if (/lease not found/i.test(msg)) {
-      log.info(`fence: lease ${leaseId} of machine ${machineId} had already expired`);
-      await removeLeaseFile(path).catch((err: unknown) => log.warn(`fence: ${errorMessage(err)}`));
+      log.info(`lease ${leaseId} of machine ${machineId} had already expired`);
+      await removeLeaseFile(path).catch((err: unknown) => log.warn(`${errorMessage(err)}`));
       return 'expired';
     }
     log.warn(
-      `fence: cannot revoke lease ${leaseId} of machine ${machineId} at ${config.etcdServers.join(',')}: ${msg}; the units are stopped and the lease expires after agent_ttl`,
+      `cannot revoke lease ${leaseId} of machine ${machineId} at ${config.etcdServers.join(',')}: ${msg}; the units are stopped and the lease expires after agent_ttl`,
     );
     return `not revoked: ${msg}`;
   } finally {
