@@ -138,6 +138,12 @@ describe('fleetd fence in a fleet-lab cluster (kill -9 never leaves a unit runni
     expect(j).to.contain('SERVICE_RESULT=signal');
     expect(j).to.contain('fence: units stopped');
     expect(j).to.match(/fence: lease \S+ of machine \S+ revoked/);
+    // stopped before revoked
+    const lines = j.split('\n');
+    const stoppedAt = lines.findIndex((l) => l.includes('fence: units stopped'));
+    const revokedAt = lines.findIndex((l) => /fence: lease \S+ of machine \S+ revoked/.test(l));
+    expect(stoppedAt, 'units stopped, then the lease revoked').to.be.within(0, revokedAt - 1);
+    for (const u of mine) expect(lines[stoppedAt]).to.contain(u);
     expect(await f.sh(m, `test -e ${LEASE_FILE} && echo present || echo gone`)).to.equal('gone');
     expect(took).to.be.below(TTL_MS + 60000);
 
