@@ -181,7 +181,7 @@ async function stopUnits(
             if (r === undefined) log.warn(`unit ${u}: its stop job did not finish in time`);
             stopped.add(u);
           } catch (e) {
-            log.warn(`${errorMessage(e)}`);
+            log.warn(errorMessage(e));
           }
         }),
       );
