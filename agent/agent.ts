@@ -36,6 +36,7 @@ import {
   type DesiredUnit,
 } from './diff.js';
 import { AgentError } from './errors.js';
+import { removeLeaseFile, writeLeaseFile } from './lease-file.js';
 import { Presence } from './presence.js';
 import { SystemdClient } from './systemd.js';
 import { runTasks, type TaskOutcome } from './task-runner.js';
@@ -61,6 +62,11 @@ export interface AgentOptions {
   machineId: string;
   ttlSeconds: number;
   unitsDirectory: string;
+  /**
+   * Keep the current lease ID in this file (agent/lease-file.ts) for `fleetd fence` to revoke after
+   * a crash. Unset (tests, the bench): no file.
+   */
+  leaseFile?: string;
   publicIp?: string;
   /** This machine's fleetd API over TCP, advertised in its machine record (lib/api-endpoint.ts). */
   apiEndpoint?: string;
@@ -112,6 +118,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly toForget = new Set<string>();
   private stopped = false;
   private started = false;
+  /** Lease-file writes, one after the other. */
+  private leaseFileDone: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -256,9 +264,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     try {
       await this.presence?.stop({ revoke: opts.leave === true });
+      if (opts.leave) this.recordLease(undefined);
     } catch (e) {
       this.warn(e as FleetError);
     }
+    await this.leaseFileDone;
     this.systemd?.close();
   }
 
@@ -291,6 +301,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.requestReconcile(0);
     });
     p.on('registered', (r) => {
+      this.recordLease(r.leaseId);
       this.emit('registered', r);
       if (!r.again) return;
       this.log.info('registered again after losing the lease: re-reading assignments', { lease: r.leaseId });
@@ -306,6 +317,22 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.requestReconcile(0);
         }
       })();
+    });
+  }
+
+  /** Writes (or, with undefined, removes) the lease file, after any earlier write. */
+  private recordLease(leaseId: string | undefined): void {
+    const path = this.opts.leaseFile;
+    if (path === undefined) return;
+    const machineId = this.opts.machineId;
+    this.leaseFileDone = this.leaseFileDone.then(async () => {
+      try {
+        if (leaseId === undefined) await removeLeaseFile(path);
+        else
+          await writeLeaseFile(path, { machineId, leaseId, writtenAt: new Date(this.now()).toISOString() });
+      } catch (e) {
+        this.warn(e as FleetError);
+      }
     });
   }
 

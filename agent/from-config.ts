@@ -5,6 +5,7 @@ import { advertisedApiEndpoint } from '../lib/api-endpoint.js';
 import type { Logger } from '../lib/log.js';
 import type { Registry } from '../lib/registry/index.js';
 import { Agent } from './agent.js';
+import { leaseFilePath } from './lease-file.js';
 import { machineIdFrom } from './machine-id.js';
 
 export function agentFromConfig(
@@ -18,6 +19,7 @@ export function agentFromConfig(
     machineId: machineIdFrom(config.machineIdFile),
     ttlSeconds: config.agentTtlSeconds,
     unitsDirectory: config.unitsDirectory,
+    leaseFile: leaseFilePath(config.unitsDirectory),
     ...(config.publicIp ? { publicIp: config.publicIp } : {}),
     ...(apiEndpoint ? { apiEndpoint } : {}),
     metadata: config.metadata,

@@ -1,12 +1,15 @@
 /**
  * fleetd: the fleet-ts daemon. Parses the command line, then runs Fleetd (fleetd/daemon.ts) until
- * SIGTERM/SIGINT; SIGHUP reloads the configuration.
+ * SIGTERM/SIGINT; SIGHUP reloads the configuration. `fleetd fence` is fleetd.service's
+ * ExecStopPost= (fleetd/fence.ts): after a crash, stop this machine's units, then revoke its lease.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError, loadConfig, OPTIONS } from '../lib/config.js';
 import { errorMessage } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
 import { Fleetd } from './daemon.js';
+import { fence, stopOutcomeFromEnv } from './fence.js';
 import { VERSION } from './version.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -14,7 +17,9 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('fleetd')
     .usage(
       'fleetd: the fleet-ts daemon (agent, engine candidate and the fleet HTTP API)\n\n' +
-        'Usage: fleetd [--config /etc/fleet/fleet.conf] [--<option> value ...]\n\n' +
+        'Usage: fleetd [--config /etc/fleet/fleet.conf] [--<option> value ...]\n' +
+        '       fleetd fence [--config ...]   (fleetd.service ExecStopPost=: after a crash, stop this\n' +
+        "                                      machine's units, then revoke its lease; see docs/fleetd.md)\n\n" +
         'Options come from fleet.conf (--config, or FLEET_CONFIG), then FLEET_<OPTION> variables, then flags\n' +
         '(see docs/configuration.md).\n' +
         'Signals: SIGHUP reloads the configuration; SIGTERM stops cleanly.',
@@ -47,9 +52,11 @@ export async function main(argv: string[]): Promise<void> {
   const configPath =
     typeof args['config'] === 'string' && args['config'] !== '' ? args['config'] : envConfig || undefined;
 
-  const daemon = new Fleetd({
-    loadConfig: () => loadConfig({ ...(configPath ? { configPath } : {}), env, flags }),
-  });
+  const load = () => loadConfig({ ...(configPath ? { configPath } : {}), env, flags });
+  const [command] = (args['_'] as unknown[] | undefined) ?? [];
+  if (command === 'fence') return runFence(load);
+
+  const daemon = new Fleetd({ loadConfig: load });
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -75,6 +82,28 @@ export async function main(argv: string[]): Promise<void> {
     else daemon.log.error(`cannot start: ${errorMessage(e)}`);
     process.exit(1);
   }
+}
+
+/** `fleetd fence`: always exits 0 (systemd goes on to restart fleetd); problems are log lines. */
+async function runFence(load: typeof loadConfig): Promise<void> {
+  const log = createLogger({ component: 'fence' });
+  let config;
+  try {
+    config = load().config;
+  } catch (e) {
+    log.error(`${errorMessage(e)}; fencing with the default units_directory, and no lease revoked`);
+  }
+  try {
+    await fence({
+      outcome: stopOutcomeFromEnv(process.env),
+      config,
+      log,
+      ...(process.env.FLEET_AGENT_BUS_ADDRESS ? { busAddress: process.env.FLEET_AGENT_BUS_ADDRESS } : {}),
+    });
+  } catch (e) {
+    log.error(`unexpected failure: ${errorMessage(e)}`);
+  }
+  process.exit(0);
 }
 
 main(hideBin(process.argv)).catch((err: unknown) => {

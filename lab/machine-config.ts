@@ -60,10 +60,16 @@ export function fleetdEntry(repo: string): string | undefined {
   return existsSync(bin) ? bin : join(repo, 'dist/fleetd/main.js');
 }
 
+function isFleetd(repo: string, entry: string): boolean {
+  return entry === join(repo, 'bin/fleetd.js') || entry === join(repo, 'dist/fleetd/main.js');
+}
+
 /**
  * fleetd as users run it: a systemd service of the machine, reading /etc/fleet/fleet.conf, run
  * from the host's checkout (bind-mounted read-only). No Restart=: `fleet-lab kill` is a crash
  * that stays, as in fleet's functional tests (`fleet-lab exec mI -- systemctl start fleetd`).
+ * ExecStopPost= fences after that crash, as in fleetd/units/fleetd.service; only when the entry is
+ * the real fleetd (a stand-in entry, e.g. dist/agent/main.js or a test's fake, has no `fence`).
  */
 export function fleetdUnit(repo: string, entry: string): string {
   return [
@@ -75,6 +81,7 @@ export function fleetdUnit(repo: string, entry: string): string {
     '',
     '[Service]',
     `ExecStart=${process.execPath} ${entry}`,
+    ...(isFleetd(repo, entry) ? [`ExecStopPost=${process.execPath} ${entry} fence`] : []),
     `WorkingDirectory=${repo}`,
     'Environment=FLEET_CONFIG=/etc/fleet/fleet.conf',
     '',

@@ -42,10 +42,11 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
     );
 
     // replace it with the shipped units, run from the checkout
-    const service = readFileSync(join(REPO_ROOT, 'fleetd/units/fleetd.service'), 'utf8').replace(
-      /^ExecStart=.*$/m,
-      `ExecStart=${process.execPath} ${join(REPO_ROOT, 'bin/fleetd.js')}\nWorkingDirectory=${REPO_ROOT}`,
-    );
+    const fleetd = `${process.execPath} ${join(REPO_ROOT, 'bin/fleetd.js')}`;
+    const service = readFileSync(join(REPO_ROOT, 'fleetd/units/fleetd.service'), 'utf8')
+      .replace(/^ExecStart=.*$/m, `ExecStart=${fleetd}\nWorkingDirectory=${REPO_ROOT}`)
+      .replace(/^ExecStopPost=\/usr\/local\/bin\/fleetd fence$/m, `ExecStopPost=${fleetd} fence`);
+    expect(service).to.contain(`ExecStopPost=${fleetd} fence`);
     const socket = readFileSync(join(REPO_ROOT, 'fleetd/units/fleet.socket'), 'utf8');
     const write = (path: string, text: string) => sh(`cat > ${path} <<'FLEET_EOF'\n${text}FLEET_EOF\n`);
     await sh('systemctl stop fleetd.service; rm -f /var/run/fleet.sock');
@@ -62,7 +63,9 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
     expect(first.stdout, first.stderr).to.equal('200');
     const show = async () =>
       Object.fromEntries(
-        (await sh('systemctl show -p ActiveState,SubState,StatusText,Type,NRestarts fleetd.service')).stdout
+        (
+          await sh('systemctl show -p ActiveState,SubState,StatusText,Type,NRestarts,MainPID fleetd.service')
+        ).stdout
           .trim()
           .split('\n')
           .map((l) => l.split('=', 2) as [string, string]),
@@ -111,8 +114,28 @@ describe('fleetd in a fleet-lab machine (real systemd)', function () {
     await sh('systemctl stop fleetd.service');
     expect(await journalWith('received SIGTERM, stopping')).to.contain('received SIGTERM, stopping');
     expect((await sh('systemctl show -p Result --value fleetd.service')).stdout.trim()).to.equal('success');
+    // the shipped ExecStopPost= (fleetd fence) ran, saw the clean stop and did nothing
+    expect(await journalWith('fleetd stopped cleanly')).to.contain('fleetd stopped cleanly');
     expect((await sh(curl)).stdout).to.equal('200');
     expect((await settled()).ActiveState).to.equal('active');
+
+    // kill -9: ExecStopPost= fences (SERVICE_RESULT=signal), then Restart=always starts fleetd again
+    const before = await show();
+    await sh(`kill -9 ${before['MainPID']}`);
+    expect(await journalWith('SERVICE_RESULT=signal')).to.contain('SERVICE_RESULT=signal (killed/KILL)');
+    let after = await show();
+    for (
+      let i = 0;
+      i < 300 && !(after['ActiveState'] === 'active' && after['NRestarts'] !== before['NRestarts']);
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await show();
+    }
+    expect(after, 'restarted by systemd after the fence').to.deep.include({ ActiveState: 'active' });
+    expect(Number(after['NRestarts'])).to.equal(Number(before['NRestarts']) + 1);
+    expect(after['MainPID']).to.not.equal(before['MainPID']);
+    expect((await sh(curl)).stdout).to.equal('200');
 
     await lab.down();
     lab = undefined;
