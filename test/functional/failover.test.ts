@@ -7,9 +7,9 @@
  *   moves, also after the old lease expired.
  * - `systemctl stop fleetd` (SIGTERM, leaving): the machine's units are stopped and re-placed at
  *   once, never running twice.
- * - kill -9 of a machine's fleetd: its units run elsewhere after the lease expires. The copies on the
- *   killed machine keep running while no agent is there (nothing in the machine can stop them);
- *   the restarted fleetd stops them, since they are assigned elsewhere.
+ * - kill -9 of a machine's fleetd: fleetd.service's ExecStopPost (`fleetd fence`) stops its units
+ *   there, then revokes its lease, so they run elsewhere at once and never twice; the restarted
+ *   fleetd finds nothing to stop.
  * - kill -9 of the engine leader's fleetd: another candidate leads; new units are placed.
  * - power-off: its units run elsewhere.
  */
@@ -123,30 +123,38 @@ describe('functional: machine, agent and engine loss on real machines', function
     await startFleetd(m);
   });
 
-  it('kill -9 of a machine’s fleetd: its units run elsewhere after the TTL; the next fleetd stops the copies', async () => {
+  it('kill -9 of a machine’s fleetd: fence stops its units there first, they run elsewhere, never twice', async () => {
     const leader = await f.engineLeader();
     const before = await placement();
     const m = f.liveMachines().find((x) => x !== leader && unitsOn(before, x).length > 0)!;
     const mine = unitsOn(before, m);
     const others = f.liveMachines().filter((x) => x !== m);
-    const t0 = Date.now();
-    await f.lab.killFleetd(m);
-    await until(
-      async () => {
-        const on = await f.runningOn(mine, others);
-        return mine.every((u) => on.get(u)!.length === 1) || undefined;
-      },
-      `${mine.join(', ')} running on ${others.join(', ')}`,
-      60000,
-      50,
-    );
-    const took = Date.now() - t0;
+    // The killed machine's systemd is sampled too: its copies must be gone before others start.
+    const sampler = new DoubleRunSampler(f, () => units);
+    sampler.start();
+    let took: number;
+    try {
+      const t0 = Date.now();
+      await f.lab.killFleetd(m);
+      await until(
+        async () => {
+          const on = await f.runningOn(mine);
+          return mine.every((u) => on.get(u)!.length === 1 && others.includes(on.get(u)![0]!)) || undefined;
+        },
+        `${mine.join(', ')} stopped on ${m} and running on ${others.join(', ')}`,
+        60000,
+        50,
+      );
+      took = Date.now() - t0;
+    } finally {
+      await sampler.stop();
+    }
     console.log(
-      `      kill -9: ${mine.length} units running elsewhere after ${took} ms (agent_ttl ${TTL_MS} ms)`,
+      `      kill -9: ${mine.length} units stopped on ${m} and running elsewhere after ${took} ms (agent_ttl ${TTL_MS} ms)`,
     );
     expect(took).to.be.below(TTL_MS + 30000);
-    expect(took, 'not before the lease could expire').to.be.above(TTL_MS / 2);
-    // fleetd comes back: what is no longer assigned here is stopped, nothing runs twice
+    expect(sampler.doubles, JSON.stringify(sampler.doubles.slice(0, 5))).to.deep.equal([]);
+    // fleetd comes back: nothing was left to stop, every unit still runs once
     await startFleetd(m);
     await until(
       async () => {
