@@ -258,18 +258,28 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (t) clearTimeout(t);
     await this.stream?.stop();
     await this.running?.catch(() => undefined);
+    let unstopped: string[] = [];
     if (opts.leave && this.systemd) {
-      const stopped = await this.stopAll();
-      this.log.info('left the cluster: units stopped', { units: stopped });
+      const r = await this.stopAll();
+      unstopped = r.failed;
+      if (unstopped.length === 0) this.log.info('left the cluster: units stopped', { units: r.units });
     }
+    // The lease is revoked (the engine re-places at once) only once every unit is stopped here.
+    const revoke = opts.leave === true && unstopped.length === 0;
     try {
-      await this.presence?.stop({ revoke: opts.leave === true });
-      if (opts.leave) this.recordLease(undefined);
+      await this.presence?.stop({ revoke });
+      if (revoke) this.recordLease(undefined);
     } catch (e) {
       this.warn(e as FleetError);
     }
     await this.leaseFileDone;
     this.systemd?.close();
+    if (unstopped.length > 0) {
+      throw new AgentError(
+        'LEAVE_INCOMPLETE',
+        `could not stop ${unstopped.join(', ')} while leaving (systemd unreachable over D-Bus?): the lease was not revoked and the lease file is kept, so fleetd exits with an error and its ExecStopPost (fleetd fence) stops them before revoking the lease`,
+      );
+    }
   }
 
   /** Resolves when no reconcile is pending or running. */
@@ -340,19 +350,22 @@ export class Agent extends EventEmitter<AgentEvents> {
   private async fence(deadline: number): Promise<void> {
     // Stop everything of ours at once (a running reconcile may be stuck on a slow job), then again
     // after that reconcile ends, in case it started something meanwhile.
-    const stopped = await this.stopAll();
+    const stopped = (await this.stopAll()).units;
     if (this.running) {
       await this.running.catch(() => undefined);
-      stopped.push(...(await this.stopAll()).filter((u) => !stopped.includes(u)));
+      stopped.push(...(await this.stopAll()).units.filter((u) => !stopped.includes(u)));
     }
     this.emit('fenced', { deadline, stopped });
     this.log.warn('fenced: units stopped', { units: stopped, beforeDeadlineMs: deadline - this.now() });
   }
 
-  /** Stops every unit of ours that systemd runs (and everything launched), waiting for the jobs. */
-  private async stopAll(): Promise<string[]> {
+  /**
+   * Stops every unit of ours that systemd runs (and everything launched), waiting for the jobs:
+   * the units it tried, and those whose stop failed.
+   */
+  private async stopAll(): Promise<{ units: string[]; failed: string[] }> {
     const sd = this.systemd;
-    if (!sd) return [];
+    if (!sd) return { units: [], failed: [] };
     const units = new Set([...this.launched]);
     for (const u of this.files.keys()) {
       if (isTemplateName(u)) continue;
@@ -360,18 +373,20 @@ export class Agent extends EventEmitter<AgentEvents> {
         units.add(u);
     }
     const list = [...units].sort();
+    const failed: string[] = [];
     await Promise.all(
       list.map(async (u) => {
         try {
           const job = await sd.stop(u);
           await sd.waitJob(job, 30000);
         } catch (e) {
+          failed.push(u);
           this.warn(e as FleetError);
         }
       }),
     );
     this.launched.clear();
-    return list;
+    return { units: list, failed: failed.sort() };
   }
 
   private desired(): Map<string, DesiredUnit> {

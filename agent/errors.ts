@@ -16,7 +16,9 @@ export type AgentErrorCode =
   /** The machine ID could not be read. */
   | 'MACHINE_ID'
   /** The agent's lease could not be granted, renewed or revoked. Retryable. */
-  | 'LEASE';
+  | 'LEASE'
+  /** Leaving: some units could not be stopped, so the lease was not revoked. */
+  | 'LEAVE_INCOMPLETE';
 
 export class AgentError extends FleetError<AgentErrorCode> {}
 

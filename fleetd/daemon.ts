@@ -220,17 +220,22 @@ export class Fleetd {
     return ok;
   }
 
-  /** SIGTERM: idempotent. */
+  /**
+   * SIGTERM: idempotent. Stops every component; rejects afterwards if one did not stop cleanly, so
+   * fleetd exits with an error and systemd runs its ExecStopPost (`fleetd fence`) as after a crash.
+   */
   stop(why = 'stopping'): Promise<void> {
     this.stopped ??= (async () => {
       this.log.info(why);
       await this.notifier.stopping();
       this.abort.abort();
+      const unclean: string[] = [];
       for (const r of [...this.running].reverse()) {
         try {
           await r.component.stop();
           this.log.info('component stopped', { component: r.name });
         } catch (e) {
+          unclean.push(r.name);
           this.log.error('component did not stop cleanly', { component: r.name, error: errorMessage(e) });
         }
       }
@@ -238,6 +243,9 @@ export class Fleetd {
       await this.api?.close();
       this.client?.close();
       this.log.info('stopped');
+      if (unclean.length > 0) {
+        throw new Error(`${unclean.join(', ')} did not stop cleanly (see above); exiting with an error`);
+      }
     })();
     return this.stopped;
   }

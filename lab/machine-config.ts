@@ -77,7 +77,8 @@ export function fleetdUnit(repo: string, entry: string): string {
     '[Unit]',
     'Description=fleet-ts daemon (fleetd)',
     'Wants=dbus.socket',
-    'After=dbus.socket network.target',
+    // At shutdown fleetd stops (and stops its units over D-Bus) before the bus goes away.
+    'After=dbus.socket dbus.service network.target',
     '',
     '[Service]',
     `ExecStart=${process.execPath} ${entry}`,

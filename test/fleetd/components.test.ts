@@ -30,7 +30,12 @@ describe('fleetd components (the seam for the agent and the engine)', function (
     stopping: async () => void events.push('notify STOPPING'),
     status: async (t) => void events.push(`notify STATUS ${t}`),
   };
-  const factory = (name: string, role: ComponentFactory['role'], failStart = false): ComponentFactory => ({
+  const factory = (
+    name: string,
+    role: ComponentFactory['role'],
+    failStart = false,
+    failStop = false,
+  ): ComponentFactory => ({
     name,
     role,
     create: (ctx) => {
@@ -43,7 +48,10 @@ describe('fleetd components (the seam for the agent and the engine)', function (
           if (failStart) throw new Error(`${name} cannot start`);
           signal.addEventListener('abort', () => events.push(`abort seen by ${name}`));
         },
-        stop: async () => void events.push(`stop ${name}`),
+        stop: async () => {
+          events.push(`stop ${name}`);
+          if (failStop) throw new Error(`${name} could not stop its units`);
+        },
         reload: async (cfg) => void events.push(`reload ${name} verbosity=${cfg.verbosity}`),
       };
       ctx.log.info(`${name} created`);
@@ -167,5 +175,25 @@ describe('fleetd components (the seam for the agent and the engine)', function (
     expect(events).to.include('stop agent');
     expect(events).to.not.include('notify READY serving');
     expect(events).to.not.include('stop engine');
+  });
+
+  it('a component that does not stop cleanly: the others still stop, then stop() rejects (fleetd exits 1, so ExecStopPost fences)', async () => {
+    const d = new Fleetd({
+      loadConfig: () => ({ config: config(flags()), warnings: [] }),
+      components: [factory('agent', 'agent', false, true), factory('engine', 'engine')],
+      notifier,
+      env: {},
+      write: (l) => lines.push(l),
+    });
+    await d.start();
+    let err: unknown;
+    try {
+      await d.stop();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error | undefined)?.message).to.match(/^agent did not stop cleanly/);
+    expect(events).to.include.members(['stop engine', 'stop agent']);
+    expect(lines.some((l) => l.includes('agent could not stop its units'))).to.equal(true);
   });
 });
