@@ -7,6 +7,7 @@ import { Lab, REPO_ROOT } from '../../lab/lab.js';
 import { refAlive } from '../../lab/proc.js';
 import { clusterDir } from '../../lab/state.js';
 import { leftovers } from './helpers.js';
+import { until } from '../fixtures/until.js';
 
 /** A script for `node -e` inside a machine: put (and read back) a key with the repo's etcd3. */
 function etcdPutScript(endpoint: string, key: string, value: string): string {
@@ -160,10 +161,22 @@ describe('lab: a cluster of 3 real systemd machines', function () {
   it('kill: says plainly that a machine runs no fleetd while fleetd is not built', async function () {
     const hasFleetd = lab!.state.machines[0]!.fleetd;
     if (hasFleetd) {
-      // Once dist/fleetd exists the machines run fleetd.service and kill -9 hits it.
+      // Once dist/fleetd exists the machines run fleetd.service and kill -9 hits it. fleetd may have
+      // exited while m1 was cut off above (it refuses to start without etcd, and the lab has no
+      // Restart=): start it again first.
+      const fleetd = async (prop: string) =>
+        (await lab!.exec('m1', ['systemctl', 'show', '-P', prop, 'fleetd.service'])).stdout.trim();
+      await lab!.exec('m1', ['systemctl', 'reset-failed', 'fleetd.service']);
+      await lab!.exec('m1', ['systemctl', 'start', 'fleetd.service']);
+      await until(async () => (await fleetd('MainPID')) !== '0' || undefined, 'fleetd running on m1', 30000);
       expect(await lab!.killFleetd('m1')).to.be.greaterThan(0);
-      // The crash leaves fleetd.service failed (no Restart= in the lab), which makes m1 "degraded";
-      // clear it so the later tests see a machine that is otherwise running.
+      // The crash leaves fleetd.service failed once its ExecStopPost (fleetd fence) has run, which
+      // makes m1 "degraded"; clear it so the later tests see a machine that is otherwise running.
+      await until(
+        async () => ['failed', 'inactive'].includes(await fleetd('ActiveState')) || undefined,
+        'fleetd.service stopped on m1 (its fence done)',
+        30000,
+      );
       await lab!.exec('m1', ['systemctl', 'reset-failed', 'fleetd.service']);
       return;
     }
