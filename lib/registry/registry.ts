@@ -620,6 +620,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
         items.push({ compares: [], ops: [deleteOp(this.keys.assignment(c.machineId, c.unit))] });
       }
     }
+    return this.writeFenced(fence, items, 'write the schedule');
+  }
+
+  /**
+   * Writes items in chunked transactions, each also comparing the fence: StaleFenceError if it is
+   * no longer current (nothing of that transaction is written; earlier ones stay applied).
+   */
+  private async writeFenced(fence: Fence, items: TxnItem[], what: string): Promise<BatchResult> {
     this.refuseDuplicateItems(items);
     const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
     let revision = '0';
@@ -629,7 +637,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         [fenceCmp],
         chunk.flatMap((c) => c.ops),
         [],
-        'write the schedule',
+        what,
       );
       if (!res.succeeded) throw new StaleFenceError(fence);
       revision = res.header.revision;
@@ -678,21 +686,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!d.ok) throw new InvalidInputError(`reasons of ${c.record.unit} are invalid: ${d.reason}`, key);
       return { compares: [], ops: [putOp(key, value)] };
     });
-    this.refuseDuplicateItems(items);
-    const fenceCmp = createRevisionIs(fence.key, fence.createRevision);
-    let revision = '0';
-    const chunks = chunkItems(items, this.maxTxnOps, 1, this.maxTxnBytes);
-    for (const chunk of chunks) {
-      const res = await this.txn(
-        [fenceCmp],
-        chunk.flatMap((c) => c.ops),
-        [],
-        'write placement reasons',
-      );
-      if (!res.succeeded) throw new StaleFenceError(fence);
-      revision = res.header.revision;
-    }
-    return { revision, transactions: chunks.length };
+    return this.writeFenced(fence, items, 'write placement reasons');
   }
 
   /** Why each unit the engine could not place is not placed. */
