@@ -190,6 +190,14 @@ describe('fleetctl on a real 3-machine fleet-lab, both drivers', function () {
       const r = await fc('etcd', 'start', 'db.service');
       expect(r.status, r.stderr).to.equal(0);
       expect(await placedOn('db.service')).to.deep.equal([machineOf('m3')]);
+      // `start` returns once the unit is active, which can be before its shell has logged enough
+      // ticks (systemd's "Started" line may even come after the first); the journal tests below read
+      // the last three lines, so wait for five ticks on m3 itself.
+      await until(
+        async () => Number(await sh('m3', 'journalctl -q -u db.service | grep -c db-tick || true')) >= 5,
+        'five db-tick lines in the journal of m3',
+        30000,
+      );
     });
 
     it('API driver inside m1 (its unix socket): m1 forwards to m3 over mutual TLS', async () => {
