@@ -61,9 +61,32 @@ export interface Plan {
   at: number;
 }
 
-/** Plans one pass. Pure: same view, same plan. */
-export function plan(view: ClusterView, now: number): Plan {
-  return new Pass(view).run(now);
+/**
+ * What changed since the last pass, for a pass that looks only at the units concerned (a scoped
+ * pass). Valid only if the last pass planned on the same view minus these changes and its
+ * decisions are laid over it (the engine's model plus its pending writes).
+ */
+export interface PlanScope {
+  /** Unit names whose unit record or assignments changed since the last pass. */
+  changed: Iterable<string>;
+  /** The units the last pass left unplaced (Plan.unplaced). */
+  unplaced: Iterable<string>;
+}
+
+/**
+ * Plans one pass. Pure: same view (and scope), same plan.
+ *
+ * Without a scope, every unit is looked at. With one, only the units a change can concern: the
+ * changed ones, those the last pass left unplaced, every global unit, the units that must run
+ * with a changed one (MachineOf, socket activation), and the units sharing a machine with a
+ * changed one whose Conflicts= or Replaces= could involve them. Every other unit was placed by
+ * an earlier pass and nothing it depends on moved, so a full pass would leave it alone too (the
+ * engine still runs full passes when machines change and as a periodic safety net). A scoped pass
+ * costs O(units) only to build the working state; the checks, the diff and the reasons are
+ * O(scope).
+ */
+export function plan(view: ClusterView, now: number, scope?: PlanScope): Plan {
+  return new Pass(view).run(now, scope);
 }
 
 const DECISION_ORDER: Record<DecisionType, number> = { unplace: 0, place: 1, update: 2 };
@@ -93,6 +116,10 @@ class Pass implements CheckContext {
   private readonly emptySet: ReadonlySet<string> = new Set();
   private readonly globs = new GlobCache();
   private readonly loadOf = (id: string): number => this.load.get(id) ?? 0;
+  /** Global units (a scoped pass looks at them all: a machine may fit them now). */
+  private readonly globals: string[] = [];
+  /** Units placed or unplaced during this pass. */
+  private readonly touched = new Set<string>();
 
   constructor(private readonly view: ClusterView) {
     this.machineIds = [...view.machines.keys()].sort();
@@ -162,8 +189,8 @@ class Pass implements CheckContext {
 
   // ------------------------------------------------------------------ the pass
 
-  run(now: number): Plan {
-    const names = this.view.names();
+  run(now: number, scope?: PlanScope): Plan {
+    const names = scope ? this.scopeNames(scope) : this.view.names();
     // Phase 1: take away what must go.
     for (const name of names) this.verify(name);
     // Phase 2: global units on every machine that fits.
@@ -195,7 +222,26 @@ class Pass implements CheckContext {
       const u = this.view.units.get(queue[i]!);
       if (u && !this.at.has(u.name)) this.placeOne(u, queue);
     }
-    return { decisions: this.diff(), unplaced: this.collectUnplaced(names), at: now };
+    if (!scope) return { decisions: this.diff(names), unplaced: this.collectUnplaced(names), at: now };
+    const looked = [...new Set([...names, ...this.touched])].sort();
+    return { decisions: this.diff(looked), unplaced: this.collectUnplaced(looked), at: now };
+  }
+
+  /** The units a scoped pass looks at (see plan()), sorted. */
+  private scopeNames(scope: PlanScope): string[] {
+    const out = new Set<string>(this.globals);
+    for (const n of scope.unplaced) out.add(n);
+    for (const n of scope.changed) {
+      out.add(n);
+      for (const d of this.dependents.get(n) ?? []) out.add(d);
+      const u = this.view.units.get(n);
+      const guards = !!u && (u.requirements.conflicts.length > 0 || u.requirements.replaces.length > 0);
+      for (const machineId of this.view.assignments.get(n)?.keys() ?? []) {
+        // Its Conflicts=/Replaces= may concern any unit there; theirs may concern it.
+        for (const other of guards ? this.unitsOn(machineId) : this.guardedOn(machineId)) out.add(other);
+      }
+    }
+    return [...out].sort();
   }
 
   /**
@@ -422,6 +468,7 @@ class Pass implements CheckContext {
       this.at.set(u.name, machineId);
     }
     this.addOn(u.name, machineId);
+    this.touched.add(u.name);
     this.reasons.set(keyOf(u.name, machineId), reason);
     this.unplacedReasons.delete(u.name);
   }
@@ -438,6 +485,7 @@ class Pass implements CheckContext {
       return;
     }
     this.removeOn(name, machineId);
+    this.touched.add(name);
     this.reasons.set(keyOf(name, machineId), reason);
     for (const d of this.dependents.get(name) ?? []) {
       if (this.at.get(d) === machineId) {
@@ -499,6 +547,7 @@ class Pass implements CheckContext {
       if (comps.length > 0) this.companions.set(sock.name, comps);
     }
     for (const u of this.view.units.values()) {
+      if (u.requirements.global) this.globals.push(u.name);
       for (const p of this.peersOf(u)) {
         const list = this.dependents.get(p);
         if (list) list.push(u.name);
@@ -510,12 +559,14 @@ class Pass implements CheckContext {
 
   // ------------------------------------------------------------------ results
 
-  private diff(): Decision[] {
+  /** The decisions for the given units (all names that have a unit or an assignment, or a scope). */
+  private diff(units: Iterable<string>): Decision[] {
     const out: Decision[] = [];
     const reason = (u: string, m: string, fallback: string) => this.reasons.get(keyOf(u, m)) ?? fallback;
     const before = this.view.assignments;
-    for (const [unit, per] of before) {
-      for (const [machineId, a] of per) {
+    for (const unit of units) {
+      const per = before.get(unit);
+      for (const [machineId, a] of per ?? []) {
         if (!this.isPlaced(unit, machineId)) {
           out.push({ type: 'unplace', unit, machineId, reason: reason(unit, machineId, 'unplaced') });
         } else if (this.needsUpdate(unit, a)) {
@@ -527,14 +578,15 @@ class Pass implements CheckContext {
           });
         }
       }
+      const added = (machineId: string) => {
+        if (!per?.has(machineId)) {
+          out.push({ type: 'place', unit, machineId, reason: reason(unit, machineId, 'placed') });
+        }
+      };
+      const at = this.at.get(unit);
+      if (at !== undefined) added(at);
+      for (const m of this.globalAt.get(unit) ?? []) added(m);
     }
-    const added = (unit: string, machineId: string) => {
-      if (!before.get(unit)?.has(machineId)) {
-        out.push({ type: 'place', unit, machineId, reason: reason(unit, machineId, 'placed') });
-      }
-    };
-    for (const [unit, machineId] of this.at) added(unit, machineId);
-    for (const [unit, set] of this.globalAt) for (const m of set) added(unit, m);
     out.sort(
       (a, b) =>
         DECISION_ORDER[a.type] - DECISION_ORDER[b.type] ||

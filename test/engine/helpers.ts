@@ -1,7 +1,7 @@
 /** Builds cluster views from literals for planner tests. */
 import { createHash } from 'node:crypto';
 import { ClusterModel, type ModelMachine } from '../../engine/model.js';
-import { UnitReader, type DesiredState } from '../../engine/unit-info.js';
+import { UnitReader, type DesiredState, type ModelUnit } from '../../engine/unit-info.js';
 import { applyDecisions } from '../../engine/apply-model.js';
 import { plan, type Plan } from '../../engine/planner.js';
 
@@ -26,24 +26,25 @@ export function unitBody(spec: UnitSpec): string {
   return lines.join('\n') + '\n';
 }
 
+/** The model's record of a unit given as a spec (or a bare name). */
+export function modelUnit(raw: UnitSpec | string): ModelUnit {
+  const spec = typeof raw === 'string' ? { name: raw } : raw;
+  const body = unitBody(spec);
+  return reader.read({
+    name: spec.name,
+    body,
+    hash: createHash('sha256').update(body).digest('hex').slice(0, 16),
+    desiredState: spec.state ?? 'launched',
+  });
+}
+
 export function model(
   units: (UnitSpec | string)[],
   machines: (string | (Partial<ModelMachine> & { id: string }))[],
   assignments: Record<string, string | string[]> = {},
 ): ClusterModel {
   const m = new ClusterModel();
-  for (const raw of units) {
-    const spec = typeof raw === 'string' ? { name: raw } : raw;
-    const body = unitBody(spec);
-    m.putUnit(
-      reader.read({
-        name: spec.name,
-        body,
-        hash: createHash('sha256').update(body).digest('hex').slice(0, 16),
-        desiredState: spec.state ?? 'launched',
-      }),
-    );
-  }
+  for (const raw of units) m.putUnit(modelUnit(raw));
   for (const raw of machines) {
     const mm = typeof raw === 'string' ? { id: raw } : raw;
     m.putMachine({ id: mm.id, metadata: mm.metadata ?? {}, draining: mm.draining ?? false });

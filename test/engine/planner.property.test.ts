@@ -2,39 +2,52 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { applyDecisions } from '../../engine/apply-model.js';
 import { ClusterModel } from '../../engine/model.js';
-import { plan } from '../../engine/planner.js';
+import { plan, type Plan } from '../../engine/planner.js';
 import { globMatch, machineIdMatches, metadataMatches, replaceBetween } from '../../units/index.js';
-import { model, type UnitSpec } from './helpers.js';
+import { model, modelUnit, type UnitSpec } from './helpers.js';
 
 const NAMES = [...Array.from({ length: 10 }, (_, i) => `u${i}.service`), 'u5.socket'];
 const MACHINES = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'abcdef0123'];
 
-const unitArb: fc.Arbitrary<UnitSpec> = fc
-  .record({
-    name: fc.constantFrom(...NAMES),
-    state: fc.constantFrom('launched', 'launched', 'loaded', 'inactive' as const),
-    region: fc.option(fc.constantFrom('a', 'b', 'z'), { nil: undefined }),
-    notRegion: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
-    conflicts: fc.option(fc.constantFrom('u1*', 'u2.service', 'u*', 'x*'), { nil: undefined }),
-    machineOf: fc.option(fc.constantFrom(...NAMES), { nil: undefined }),
-    replaces: fc.option(fc.constantFrom('u3.service', 'u4*'), { nil: undefined }),
-    machineId: fc.option(fc.constantFrom('m1', 'abcdef01', 'nope'), { nil: undefined }),
-    global: fc.boolean(),
-  })
-  .map((r) => {
-    const x: string[] = [];
-    if (r.region) x.push(`MachineMetadata=region=${r.region}`);
-    if (r.notRegion) x.push(`MachineMetadata=region!=${r.notRegion}`);
-    if (r.conflicts) x.push(`Conflicts=${r.conflicts}`);
-    if (r.global) {
-      x.push('Global=true');
-    } else {
-      if (r.machineOf && r.machineOf !== r.name) x.push(`MachineOf=${r.machineOf}`);
-      if (r.replaces) x.push(`Replaces=${r.replaces}`);
-      if (r.machineId) x.push(`MachineID=${r.machineId}`);
-    }
-    return { name: r.name, state: r.state, xfleet: x };
-  });
+/**
+ * Random units. Each [X-Fleet] option is present with probability `p`: high (fast-check's
+ * default, 5 in 6) packs every rule into most units; low leaves most units plain, so the rules
+ * of a few meet on shared machines more often.
+ */
+const unitsWith = (p: 'dense' | 'sparse'): fc.Arbitrary<UnitSpec> => {
+  const maybe = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
+    p === 'dense'
+      ? fc.option(a, { nil: undefined })
+      : fc.oneof({ arbitrary: fc.constant(undefined), weight: 5 }, { arbitrary: a, weight: 1 });
+  return fc
+    .record({
+      name: fc.constantFrom(...NAMES),
+      state: fc.constantFrom('launched', 'launched', 'loaded', 'inactive' as const),
+      region: maybe(fc.constantFrom('a', 'b', 'z')),
+      notRegion: maybe(fc.constantFrom('a', 'b')),
+      conflicts: maybe(fc.constantFrom('u1*', 'u2.service', 'u*', 'x*')),
+      machineOf: maybe(fc.constantFrom(...NAMES)),
+      replaces: maybe(fc.constantFrom('u3.service', 'u4*')),
+      machineId: maybe(fc.constantFrom('m1', 'abcdef01', 'nope')),
+      global: p === 'dense' ? fc.boolean() : maybe(fc.constant(true)).map((g) => g === true),
+    })
+    .map((r) => {
+      const x: string[] = [];
+      if (r.region) x.push(`MachineMetadata=region=${r.region}`);
+      if (r.notRegion) x.push(`MachineMetadata=region!=${r.notRegion}`);
+      if (r.conflicts) x.push(`Conflicts=${r.conflicts}`);
+      if (r.global) {
+        x.push('Global=true');
+      } else {
+        if (r.machineOf && r.machineOf !== r.name) x.push(`MachineOf=${r.machineOf}`);
+        if (r.replaces) x.push(`Replaces=${r.replaces}`);
+        if (r.machineId) x.push(`MachineID=${r.machineId}`);
+      }
+      return { name: r.name, state: r.state, xfleet: x };
+    });
+};
+
+const unitArb = unitsWith('dense');
 
 const machineArb = fc.record({
   id: fc.constantFrom(...MACHINES),
@@ -42,23 +55,27 @@ const machineArb = fc.record({
   draining: fc.boolean(),
 });
 
-const clusterArb = fc
-  .record({
-    units: fc.uniqueArray(unitArb, { selector: (u) => u.name, maxLength: 10 }),
-    machines: fc.uniqueArray(machineArb, { selector: (m) => m.id, maxLength: 6 }),
-    assigned: fc.array(fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...MACHINES, 'gone')), {
-      maxLength: 8,
-    }),
-  })
-  .map(({ units, machines, assigned }) => ({
-    units,
-    machines: machines.map((m) => ({
-      id: m.id,
-      metadata: (m.region ? { region: m.region } : {}) as Record<string, string>,
-      draining: m.draining,
-    })),
-    assigned,
-  }));
+/** Random clusters; `maxMachines` small makes units share machines (and their rules meet) more. */
+const clusterOf = (maxMachines: number, units = unitArb) =>
+  fc
+    .record({
+      units: fc.uniqueArray(units, { selector: (u) => u.name, maxLength: 10 }),
+      machines: fc.uniqueArray(machineArb, { selector: (m) => m.id, maxLength: maxMachines }),
+      assigned: fc.array(fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...MACHINES, 'gone')), {
+        maxLength: 8,
+      }),
+    })
+    .map(({ units, machines, assigned }) => ({
+      units,
+      machines: machines.map((m) => ({
+        id: m.id,
+        metadata: (m.region ? { region: m.region } : {}) as Record<string, string>,
+        draining: m.draining,
+      })),
+      assigned,
+    }));
+
+const clusterArb = clusterOf(6);
 
 type Cluster = {
   units: UnitSpec[];
@@ -128,6 +145,64 @@ function violations(m: ClusterModel): string[] {
   return out;
 }
 
+/** A change the engine sees between passes that is not about machines (those get a full pass). */
+type Change =
+  | { kind: 'put'; unit: UnitSpec }
+  | { kind: 'destroy'; name: string }
+  | { kind: 'unassign'; name: string }
+  | { kind: 'assign'; name: string; machineId: string };
+
+const changesOf = (units: fc.Arbitrary<UnitSpec>): fc.Arbitrary<Change> =>
+  fc.oneof(
+    units.map((unit) => ({ kind: 'put' as const, unit })),
+    units.map((unit) => ({ kind: 'put' as const, unit })),
+    fc.constantFrom(...NAMES).map((name) => ({ kind: 'destroy' as const, name })),
+    fc.constantFrom(...NAMES).map((name) => ({ kind: 'unassign' as const, name })),
+    fc
+      .tuple(fc.constantFrom(...NAMES), fc.constantFrom(...MACHINES))
+      .map(([name, machineId]) => ({ kind: 'assign' as const, name, machineId })),
+  );
+
+/** Applies one change to the model; returns the unit name it concerns. */
+function change(m: ClusterModel, c: Change): string {
+  switch (c.kind) {
+    case 'put':
+      m.putUnit(modelUnit(c.unit));
+      return c.unit.name;
+    case 'destroy':
+      m.deleteUnit(c.name);
+      return c.name;
+    case 'unassign':
+      for (const id of [...(m.assignments.get(c.name)?.keys() ?? [])]) m.deleteAssignment(c.name, id);
+      return c.name;
+    case 'assign': {
+      const u = m.units.get(c.name);
+      m.putAssignment({
+        unit: c.name,
+        machineId: c.machineId,
+        hash: u?.hash ?? 'x',
+        desiredState: u?.desiredState === 'loaded' ? 'loaded' : 'launched',
+      });
+      return c.name;
+    }
+  }
+}
+
+/**
+ * What the engine does: scoped passes over what changed (the decisions' own writes count as
+ * changes when their echo arrives), until a pass decides nothing. Returns the last plan.
+ */
+function scopedUntilQuiet(m: ClusterModel, changed: string[], last: Plan): Plan {
+  let p = last;
+  for (let round = 0; round < 20; round++) {
+    p = plan(m, 0, { changed, unplaced: p.unplaced.map((u) => u.unit) });
+    if (p.decisions.length === 0) return p;
+    applyDecisions(m, p.decisions);
+    changed = [...new Set(p.decisions.map((d) => d.unit))];
+  }
+  throw new Error('scoped passes did not settle in 20 rounds');
+}
+
 describe('engine/planner properties', () => {
   it('no assignment after a plan violates a rule', () => {
     fc.assert(
@@ -188,6 +263,32 @@ describe('engine/planner properties', () => {
       { numRuns: 300 },
     );
   });
+
+  for (const density of ['dense', 'sparse'] as const) {
+    it(`scoped passes (only what changed) leave what a full pass would accept, and the same unplaced units (${density} rules)`, () => {
+      const units = unitsWith(density);
+      fc.assert(
+        fc.property(
+          clusterOf(3, units),
+          fc.array(changesOf(units), { minLength: 1, maxLength: 25 }),
+          (c, changes) => {
+            const m = build(c);
+            let last = plan(m, 0);
+            applyDecisions(m, last.decisions);
+            last = scopedUntilQuiet(m, [...new Set(last.decisions.map((d) => d.unit))], last);
+            for (const ch of changes) {
+              last = scopedUntilQuiet(m, [change(m, ch)], last);
+              expect(violations(m), JSON.stringify(ch)).to.deep.equal([]);
+              const full = plan(m, 0);
+              expect(full.decisions, `a full pass after ${JSON.stringify(ch)}`).to.deep.equal([]);
+              expect(last.unplaced).to.deep.equal(full.unplaced);
+            }
+          },
+        ),
+        { numRuns: 1000 },
+      );
+    });
+  }
 
   it('converges: a plan applied leaves nothing for the next pass', () => {
     fc.assert(
