@@ -29,7 +29,7 @@ import {
 } from '../lib/registry/index.js';
 import { Applier, ApplyAbortedError, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel, type ClusterView } from './model.js';
-import { plan, type Decision, type Plan } from './planner.js';
+import { plan, type Decision, type Plan, type PlanScope } from './planner.js';
 import { reasonsChanges, withInvalidUnits, type InvalidUnit } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
 
@@ -95,6 +95,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   private term: AbortController | undefined;
   private stopFenceWatch: (() => Promise<void>) | undefined;
   private dirty = true;
+  /**
+   * Unit names whose unit or assignments changed since the last pass: the next pass looks only at
+   * them (and what they concern, see plan()) unless it must look at everything (`fullPass`).
+   */
+  private readonly changed = new Set<string>();
+  /** The next pass looks at every unit: machines changed, a re-list, a new term, a failure, the timer. */
+  private fullPass = true;
   private scheduled = false;
   private running: Promise<void> | undefined;
   /** A write of an earlier plan failed: handled by the loop before it plans again. */
@@ -180,11 +187,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const s of [this.units, this.machines, this.schedule] as RegistryStream<unknown>[]) {
       s.on('warning', (e) => this.report(e));
       s.on('disconnected', (e) => this.report(e));
+      s.on('synced', () => this.kick(true));
     }
     await Promise.all([this.units.start(), this.machines.start(), this.schedule.start()]);
     if (this.stopped) return;
     this.campaign.start();
-    this.timer = setInterval(() => this.kick(), this.opts.reconcileIntervalMs);
+    this.timer = setInterval(() => this.kick(true), this.opts.reconcileIntervalMs);
     this.timer.unref();
   }
 
@@ -213,8 +221,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   private onUnit(e: StreamEvent<UnitRecord>): void {
     if (e.type === 'delete') {
       this.model.deleteUnit(e.prev.record.name);
+      this.changed.add(e.prev.record.name);
     } else {
       const r = e.item.record;
+      this.changed.add(r.name);
       this.model.putUnit(
         this.reader.read({
           name: r.name,
@@ -233,13 +243,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       const r = e.item.record;
       this.model.putMachine({ id: r.id, metadata: r.metadata, draining: r.draining });
     }
-    this.kick();
+    this.kick(true);
   }
 
   private onAssignment(e: StreamEvent<AssignmentRecord>): void {
-    if (e.type === 'delete') this.model.deleteAssignment(e.prev.record.unit, e.prev.record.machineId);
-    else {
+    if (e.type === 'delete') {
+      this.model.deleteAssignment(e.prev.record.unit, e.prev.record.machineId);
+      this.changed.add(e.prev.record.unit);
+    } else {
       const r = e.item.record;
+      this.changed.add(r.unit);
       this.model.putAssignment({
         unit: r.unit,
         machineId: r.machineId,
@@ -266,7 +279,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     this.opts.log?.info('elected engine leader', { candidate: this.opts.candidate, key: fence.key });
     this.emit('elected', fence);
-    this.kick();
+    this.kick(true);
   }
 
   private onDeposed(err: FleetError): void {
@@ -281,9 +294,10 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   // ------------------------------------------------------------------ the loop
 
-  /** Something changed: plan again soon (bursts of events coalesce into one pass). */
-  private kick(): void {
+  /** Something changed: plan again soon (bursts of events coalesce into one pass); `full`: look at every unit. */
+  private kick(full = false): void {
     this.dirty = true;
+    if (full) this.fullPass = true;
     if (!this.currentFence || this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -322,8 +336,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Planned on the model with our writes it does not show yet, so none is decided twice.
         this.applier.pending.prune(BigInt(this.schedule!.revision));
         const view = this.applier.pending.view(this.model);
+        const scope = this.takeScope();
         const t0 = performance.now();
-        const p = plan(view, this.clock.now());
+        const p = plan(view, this.clock.now(), scope);
         this.lastPlan = p;
         const ms = performance.now() - t0;
         this.lastPassMs = p.decisions.length > 0 ? ms : 0;
@@ -345,6 +360,21 @@ export class Engine extends EventEmitter<EngineEvents> {
         await this.onFailure(e, fence, term);
       }
     }
+  }
+
+  /**
+   * What the next pass looks at: only what changed since the last one (plan()'s scope), or every
+   * unit (undefined) when told to, or when most units changed anyway.
+   */
+  private takeScope(): PlanScope | undefined {
+    const last = this.lastPlan;
+    const full = this.fullPass || last === undefined || this.changed.size * 4 > this.model.units.size;
+    const scope = full
+      ? undefined
+      : { changed: [...this.changed], unplaced: last.unplaced.map((u) => u.unit) };
+    this.fullPass = false;
+    this.changed.clear();
+    return scope;
   }
 
   /** Hands the decisions to the applier; the loop goes on planning while they are written. */
@@ -378,6 +408,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async onFailure(e: unknown, fence: Fence, term: AbortSignal): Promise<void> {
     this.dirty = true;
+    this.fullPass = true;
     if (e instanceof ApplyAbortedError || e instanceof EngineStoppedError || term.aborted) return;
     if (isStaleFence(e)) {
       this.opts.log?.warn('a schedule write was refused: this engine is no longer the leader', {
