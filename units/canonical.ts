@@ -19,20 +19,74 @@
  * that needs the byte order mark. Such a file has to be hand-made for it; its hash is still stable.
  */
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type ParsedUnit, type UnitOption } from './types.js';
 
 const BOM = '\ufeff';
+const BACKSLASH = 0x5c;
 
+/**
+ * The `Name=Value` line of `o`, with the trailing space an odd backslash run needs. The run is
+ * counted on the value alone: the line ends with the value, and the `=` in front of it stops any run.
+ */
 function optionLine(o: UnitOption): string {
-  const line = `${o.name}=${o.value}`;
+  const v = o.value;
   let run = 0;
-  while (run < line.length && line[line.length - 1 - run] === '\\') run++;
-  return run % 2 === 1 ? `${line} ` : line;
+  while (run < v.length && v.charCodeAt(v.length - 1 - run) === BACKSLASH) run++;
+  return run % 2 === 1 ? `${o.name}=${v} ` : `${o.name}=${v}`;
+}
+
+/** Whether a line starting with `name` needs the byte order mark in front (see the module comment). */
+function needsBom(name: string): boolean {
+  // The line starts with the name (an empty name leaves `=` first, which needs nothing).
+  return name.startsWith(BOM) || name.startsWith('#') || name.startsWith(';');
+}
+
+/**
+ * Whether the options are already grouped as the canonical text lists them: each section's options
+ * in one run, the runs in the order their sections first appear in `unit.sections`. That is what
+ * the parser gives unless a section is opened twice, and it lets canonicalUnitText write the
+ * options in one pass, in the order they come.
+ */
+function inCanonicalOrder(unit: ParsedUnit): boolean {
+  let section: string | undefined;
+  let index = -1;
+  for (const o of unit.options) {
+    if (o.section === section) continue;
+    // A new run: its section must come after the previous run's, at its first appearance (as in
+    // the Map canonicalUnitText builds otherwise). A section seen before fails here (its index is
+    // not larger), and so does one missing from unit.sections (-1).
+    const at = unit.sections.indexOf(o.section);
+    if (at <= index) return false;
+    section = o.section;
+    index = at;
+  }
+  return true;
 }
 
 /** The canonical text of `unit` (see the module comment). */
 export function canonicalUnitText(unit: ParsedUnit): string {
+  // The common case, without a Map of arrays: the options in the order they come, a header
+  // whenever the section changes (a section without options never gets one). This gives the same
+  // text as the general case below for options in canonical order.
+  if (inCanonicalOrder(unit)) {
+    let text = '';
+    let section: string | undefined;
+    let bomUsed = false;
+    for (const o of unit.options) {
+      if (o.section !== section) {
+        text += section === undefined ? `[${o.section}]\n` : `\n[${o.section}]\n`;
+        section = o.section;
+      }
+      if (!bomUsed && needsBom(o.name)) {
+        text += BOM;
+        bomUsed = true;
+      }
+      text += optionLine(o) + '\n';
+    }
+    return text;
+  }
+
   const bySection = new Map<string, UnitOption[]>();
   for (const s of unit.sections) bySection.set(s, []);
   for (const o of unit.options) {
@@ -50,7 +104,7 @@ export function canonicalUnitText(unit: ParsedUnit): string {
     const lines = [`[${section}]`];
     for (const o of options) {
       let line = optionLine(o);
-      if (!bomUsed && (line.startsWith(BOM) || line.startsWith('#') || line.startsWith(';'))) {
+      if (!bomUsed && needsBom(o.name)) {
         line = BOM + line;
         bomUsed = true;
       }
@@ -65,5 +119,8 @@ export type UnitHashAlgorithm = 'sha256' | 'sha1';
 
 /** Hex digest of the canonical text (UTF-8). sha256 unless told otherwise. */
 export function unitHash(unit: ParsedUnit, algorithm: UnitHashAlgorithm = 'sha256'): string {
-  return createHash(algorithm).update(canonicalUnitText(unit), 'utf8').digest('hex');
+  // crypto.hash (Node >= 20.12; package.json asks for >= 20.19) is the one-shot form of
+  // createHash(algorithm).update(text, 'utf8').digest('hex'): the same digest of the same UTF-8
+  // bytes, without a Hash object per call.
+  return hash(algorithm, canonicalUnitText(unit), 'hex');
 }

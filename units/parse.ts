@@ -37,8 +37,8 @@
 
 import { type ParseWarning, type ParsedUnit, type UnitOption } from './types.js';
 import { UnitParseError } from './parse-error.js';
-import { LONG_LINE_MAX, readPhysicalLine } from './physical-lines.js';
-import { decodeUtf8, findInvalidUtf8, stringToBytes } from './utf8.js';
+import { LONG_LINE_MAX, physicalLine, readPhysicalLine } from './physical-lines.js';
+import { asBuffer, asciiEnd, decodeUtf8, findInvalidUtf8, stringToBytes } from './utf8.js';
 import { isExtensionSection, knownSections, type UnitType } from './sections.js';
 
 export { UnitParseError, type UnitParseErrorCode } from './parse-error.js';
@@ -75,17 +75,15 @@ function isBlankByte(b: number): boolean {
   return b === SPACE || b === TAB || b === 0x0a || b === 0x0d;
 }
 
-function isBlankChar(c: string | undefined): boolean {
-  return c === ' ' || c === '\t' || c === '\r' || c === '\n';
-}
-
 /** Trims spaces, tabs, CR and LF at both ends, in linear time (a regex here is quadratic on long blank runs). */
 function trimBlanks(s: string): string {
   let a = 0;
   let b = s.length;
-  while (a < b && isBlankChar(s[a])) a++;
-  while (b > a && isBlankChar(s[b - 1])) b--;
-  return s.slice(a, b);
+  // Code units compare like the bytes: the four blanks are ASCII, and no other character's UTF-16
+  // code unit has their values.
+  while (a < b && isBlankByte(s.charCodeAt(a))) a++;
+  while (b > a && isBlankByte(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
 /** A short, printable rendering of (part of) a line for messages. */
@@ -119,16 +117,31 @@ function startsWithBom(bytes: Uint8Array, start: number, end: number): boolean {
   );
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
+/**
+ * A continued logical line as one buffer: each physical line `bytes[pieces[k], pieces[k + 1])` with
+ * its trailing backslash turned into a space, then the last one, `bytes[start, end)`, as is.
+ *
+ * The pieces are kept as offsets and copied once at the end rather than copied one by one as they
+ * come: a long continued line (a 1 MB one has some 200,000 pieces) would otherwise keep that many
+ * small arrays alive until its end, and the collector copying them made parsing it superlinear.
+ */
+function joinContinued(
+  bytes: Uint8Array,
+  pieces: number[],
+  length: number,
+  start: number,
+  end: number,
+): Buffer {
+  const out = Buffer.alloc(length + end - start);
   let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+  for (let k = 0; k < pieces.length; k += 2) {
+    const a = pieces[k] as number;
+    const b = pieces[k + 1] as number;
+    out.set(bytes.subarray(a, b), at);
+    at += b - a;
+    out[at - 1] = SPACE;
   }
+  out.set(bytes.subarray(start, end), at);
   return out;
 }
 
@@ -158,31 +171,54 @@ function warn(
   r.warnings.push(w);
 }
 
-/** Applies rules 4-8 to one logical line. Returns an error to refuse the file. */
+/** The UnitParseError option naming systemd's line, when it differs. */
+function where(line: number, systemdLine: number): { systemdLine?: number } {
+  return systemdLine !== line ? { systemdLine } : {};
+}
+
+/**
+ * Applies rules 4-8 to one logical line, `bytes[start, end)`. Returns an error to refuse the file.
+ *
+ * `ascii`, when given, is the whole file as a string of pure ASCII, so that byte i of `bytes` is
+ * its character i: the line's text is then a slice of it, without decoding or checking anything
+ * (ASCII is valid UTF-8). It is given only while `bytes` is the file itself, not a continued line
+ * put together in a new buffer.
+ */
 function logicalLine(
   r: Reader,
-  bytes: Uint8Array,
+  bytes: Buffer,
+  start: number,
+  end: number,
+  ascii: string | undefined,
   line: number,
   systemdLine: number,
 ): UnitParseError | undefined {
-  const where = systemdLine !== line ? { systemdLine } : {};
-  let s = 0;
-  let e = bytes.length;
+  let s = start;
+  let e = end;
   while (s < e && isBlankByte(bytes[s] as number)) s++;
   while (e > s && isBlankByte(bytes[e - 1] as number)) e--;
   if (s === e) return undefined;
 
-  const bad = findInvalidUtf8(bytes, s, e);
-  if (bad) {
-    return new UnitParseError(
-      'invalid-utf8',
-      line,
-      `the line is not valid UTF-8 (bytes ${hex(bad.bytes)} at column ${bad.offset - s + 1}); ` +
-        'systemd refuses the whole file. Save the file as UTF-8 or comment the line out with #.',
-      where,
-    );
+  let text: string;
+  if (ascii !== undefined) {
+    text = ascii.slice(s, e);
+  } else {
+    // Only the part from the first non-ASCII byte on can be invalid (ASCII bytes are valid UTF-8
+    // on their own and never part of a multi-byte sequence), so the check starts there; a line with
+    // no such byte is decoded with the cheaper one-byte decoder.
+    const firstNonAscii = asciiEnd(bytes, s, e);
+    const bad = firstNonAscii < e ? findInvalidUtf8(bytes, firstNonAscii, e) : undefined;
+    if (bad) {
+      return new UnitParseError(
+        'invalid-utf8',
+        line,
+        `the line is not valid UTF-8 (bytes ${hex(bad.bytes)} at column ${bad.offset - s + 1}); ` +
+          'systemd refuses the whole file. Save the file as UTF-8 or comment the line out with #.',
+        where(line, systemdLine),
+      );
+    }
+    text = decodeUtf8(bytes, s, e, firstNonAscii === e);
   }
-  const text = decodeUtf8(bytes.subarray(s, e));
 
   if (text.startsWith('[')) {
     if (!text.endsWith(']') || text.length < 2) {
@@ -192,7 +228,7 @@ function logicalLine(
         `invalid section header ${show(text)}: it starts with '[' but does not end with ']'; ` +
           'systemd refuses the whole file. Close the bracket and put nothing after it on that line ' +
           '(a comment must go on its own line).',
-        where,
+        where(line, systemdLine),
       );
     }
     const name = text.slice(1, -1);
@@ -204,7 +240,7 @@ function logicalLine(
         `section header ${show(text)} holds ${describeChar(bad)}; systemd refuses the whole file ` +
           'when a section name contains a control character, a quote or a backslash. ' +
           'Use a plain name such as [Unit], [Service] or [X-Fleet].',
-        where,
+        where(line, systemdLine),
       );
     }
     r.section = name;
@@ -243,14 +279,13 @@ function logicalLine(
   }
 
   const eq = text.indexOf('=');
-  const inSection = `[${r.section}]`;
   if (eq < 0) {
     warn(
       r,
       'missing-equals',
       line,
       systemdLine,
-      `${show(text)} in ${inSection} has no '='; systemd ignores the line. ` +
+      `${show(text)} in [${r.section}] has no '='; systemd ignores the line. ` +
         'Write it as Name=Value, or comment it out with #.',
       r.sectionSkipped,
     );
@@ -262,7 +297,7 @@ function logicalLine(
       'missing-key',
       line,
       systemdLine,
-      `${show(text)} in ${inSection} has no option name before '='; systemd ignores the line. ` +
+      `${show(text)} in [${r.section}] has no option name before '='; systemd ignores the line. ` +
         'Put the option name before the =.',
       r.sectionSkipped,
     );
@@ -279,7 +314,11 @@ function logicalLine(
   return undefined;
 }
 
-function parseBytes(bytes: Uint8Array, opts: ParseOptions): ParseResult {
+/**
+ * Parses the file `bytes`. `ascii` is the same file as a string when it is pure ASCII (so that byte
+ * offsets are string offsets; see logicalLine), else undefined.
+ */
+function parseBytes(bytes: Uint8Array, ascii: string | undefined, opts: ParseOptions): ParseResult {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   if (bytes.length > maxBytes) {
     return {
@@ -313,19 +352,24 @@ function parseBytes(bytes: Uint8Array, opts: ParseOptions): ParseResult {
     );
   }
 
+  const buf = asBuffer(bytes);
+  const next = physicalLine();
   let pos = 0;
   let physical = 0;
   let bomSeen = false;
-  /** The continued line so far (the backslashes already turned into spaces), and where it began. */
-  let continued: Uint8Array[] | undefined;
+  /**
+   * The continued line so far, as start/end offsets of its physical lines (see joinContinued; each
+   * ends in the backslash that becomes a space), its length in bytes, and where it began.
+   */
+  let continued: number[] | undefined;
   let continuedBytes = 0;
   let continuedFrom = 0;
 
   for (;;) {
-    const { line: next, next: after } = readPhysicalLine(bytes, pos, LONG_LINE_MAX);
-    if (next === undefined) break;
+    const after = readPhysicalLine(bytes, pos, LONG_LINE_MAX, next);
+    if (after < 0) break;
     pos = after;
-    if ('tooLong' in next) {
+    if (next.tooLong) {
       return {
         ok: false,
         error: new UnitParseError(
@@ -377,36 +421,31 @@ function parseBytes(bytes: Uint8Array, opts: ParseOptions): ParseResult {
     let run = 0;
     while (end - run > start && bytes[end - 1 - run] === BACKSLASH) run++;
     if (run % 2 === 1) {
-      // Continues: the backslash becomes a space.
-      const piece = new Uint8Array(end - start);
-      piece.set(bytes.subarray(start, end));
-      piece[piece.length - 1] = SPACE;
+      // Continues: the backslash becomes a space (when the pieces are joined).
       if (continued === undefined) {
         continued = [];
         continuedBytes = 0;
         continuedFrom = physical;
       }
-      continued.push(piece);
-      continuedBytes += piece.length;
+      continued.push(start, end);
+      continuedBytes += end - start;
       continue;
     }
 
-    let logical: Uint8Array;
-    let first = physical;
+    let err: UnitParseError | undefined;
     if (continued !== undefined) {
-      continued.push(bytes.subarray(start, end));
-      logical = concat(continued);
-      first = continuedFrom;
+      const logical = joinContinued(bytes, continued, continuedBytes, start, end);
       continued = undefined;
+      err = logicalLine(r, logical, 0, logical.length, undefined, continuedFrom, physical);
     } else {
-      logical = bytes.subarray(start, end);
+      err = logicalLine(r, buf, start, end, ascii, physical, physical);
     }
-    const err = logicalLine(r, logical, first, physical);
     if (err) return { ok: false, error: err };
   }
 
   if (continued !== undefined) {
-    const err = logicalLine(r, concat(continued), continuedFrom, physical + 1);
+    const logical = joinContinued(bytes, continued, continuedBytes, 0, 0);
+    const err = logicalLine(r, logical, 0, logical.length, undefined, continuedFrom, physical + 1);
     if (err) return { ok: false, error: err };
   }
 
@@ -430,8 +469,12 @@ export function parseUnitFile(text: string | Uint8Array, opts: ParseOptions = {}
         ),
       };
     }
-    const bytes = typeof text === 'string' ? stringToBytes(text) : text;
-    return parseBytes(bytes, opts);
+    if (typeof text !== 'string') return parseBytes(text, undefined, opts);
+    // The grammar reads bytes, always; a string is encoded first. When it is pure ASCII (its bytes
+    // are as many as its characters, see stringToBytes), the string itself serves as the decoded
+    // text of every line.
+    const bytes = stringToBytes(text);
+    return parseBytes(bytes, bytes.length === text.length ? text : undefined, opts);
   } catch (cause) {
     return {
       ok: false,

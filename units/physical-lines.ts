@@ -17,27 +17,37 @@ const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
 
-/** One physical line: content is bytes[start, end). `nul` is set when a NUL byte ended it. */
+/**
+ * One physical line: content is bytes[start, end); `endedByNul` is set when a NUL byte ended it.
+ * `tooLong` is set (and `end`, `endedByNul` are meaningless) when the line reaches the limit.
+ *
+ * The reader fills one such object in place for every line instead of returning a new one: a unit
+ * file is read line by line at every engine start, 100,000 files at a time, and the allocations
+ * showed in the profile.
+ */
 export interface PhysicalLine {
   start: number;
   end: number;
   endedByNul: boolean;
+  tooLong: boolean;
 }
 
-export type NextLine = PhysicalLine | { tooLong: true; start: number } | undefined;
+/** A PhysicalLine to pass to readPhysicalLine (one per file being read). */
+export function physicalLine(): PhysicalLine {
+  return { start: 0, end: 0, endedByNul: false, tooLong: false };
+}
 
 function eolKind(b: number): number {
   return b === LF ? 2 : b === CR ? 4 : b === NUL ? 1 : 0;
 }
 
-/** Reads the physical line at `pos`; undefined at end of input. The caller advances to `next`. */
-export function readPhysicalLine(
-  bytes: Uint8Array,
-  pos: number,
-  limit: number,
-): { line: NextLine; next: number } {
+/**
+ * Reads the physical line at `pos` into `line` and returns where the next line starts (the caller
+ * advances to it), or -1 at end of input (`line` is then left as it was).
+ */
+export function readPhysicalLine(bytes: Uint8Array, pos: number, limit: number, line: PhysicalLine): number {
   const len = bytes.length;
-  if (pos >= len) return { line: undefined, next: pos };
+  if (pos >= len) return -1;
   const start = pos;
   let i = pos;
   while (i < len) {
@@ -45,8 +55,13 @@ export function readPhysicalLine(
     if (b === LF || b === CR || b === NUL) break;
     i++;
   }
-  if (i - start >= limit) return { line: { tooLong: true, start }, next: len };
-  const end = i;
+  line.start = start;
+  if (i - start >= limit) {
+    line.tooLong = true;
+    return len;
+  }
+  line.tooLong = false;
+  line.end = i;
   let seen = 0;
   while (i < len) {
     const kind = eolKind(bytes[i] as number);
@@ -54,5 +69,6 @@ export function readPhysicalLine(
     seen |= kind;
     i++;
   }
-  return { line: { start, end, endedByNul: (seen & 1) !== 0 }, next: i };
+  line.endedByNul = (seen & 1) !== 0;
+  return i;
 }
