@@ -29,7 +29,7 @@ import {
 } from '../lib/registry/index.js';
 import { Applier, ApplyAbortedError, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel, type ClusterView } from './model.js';
-import { plan, type Decision, type Plan, type PlanScope } from './planner.js';
+import { Planner, type Decision, type Plan } from './planner.js';
 import { reasonsChanges, withInvalidUnits, type InvalidUnit } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
 
@@ -84,6 +84,7 @@ export class EngineStoppedError extends FleetError<'ENGINE_STOPPED'> {
 
 export class Engine extends EventEmitter<EngineEvents> {
   readonly model = new ClusterModel();
+  private readonly planner = new Planner();
   private readonly reader: UnitReader;
   private readonly clock: Clock;
   private readonly applier: Applier;
@@ -336,9 +337,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Planned on the model with our writes it does not show yet, so none is decided twice.
         this.applier.pending.prune(BigInt(this.schedule!.revision));
         const view = this.applier.pending.view(this.model);
-        const scope = this.takeScope();
+        const changed = this.takeChanged();
         const t0 = performance.now();
-        const p = plan(view, this.clock.now(), scope);
+        const p = this.planner.plan(view, this.clock.now(), changed);
         this.lastPlan = p;
         const ms = performance.now() - t0;
         this.lastPassMs = p.decisions.length > 0 ? ms : 0;
@@ -363,18 +364,15 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * What the next pass looks at: only what changed since the last one (plan()'s scope), or every
-   * unit (undefined) when told to, or when most units changed anyway.
+   * What the next pass looks at: the units changed since the last one (see Planner), or every unit
+   * (undefined) when told to, or when most units changed anyway.
    */
-  private takeScope(): PlanScope | undefined {
-    const last = this.lastPlan;
-    const full = this.fullPass || last === undefined || this.changed.size * 4 > this.model.units.size;
-    const scope = full
-      ? undefined
-      : { changed: [...this.changed], unplaced: last.unplaced.map((u) => u.unit) };
+  private takeChanged(): string[] | undefined {
+    const full = this.fullPass || this.changed.size * 4 > this.model.units.size;
+    const changed = full ? undefined : [...this.changed];
     this.fullPass = false;
     this.changed.clear();
-    return scope;
+    return changed;
   }
 
   /** Hands the decisions to the applier; the loop goes on planning while they are written. */

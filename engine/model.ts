@@ -3,6 +3,7 @@
  * schedule (which unit is assigned to which machine). The engine feeds it from the registry's
  * list-then-watch streams; the planner reads it through ClusterView and never changes it.
  */
+import { templateOf } from '../units/index.js';
 import type { DesiredState, ModelUnit } from './unit-info.js';
 
 export interface ModelMachine {
@@ -27,6 +28,59 @@ export interface ClusterView {
   readonly assignments: ReadonlyMap<string, ReadonlyMap<string, ModelAssignment>>;
   /** Every unit name that has a unit or an assignment, sorted (the planner's order). */
   names(): readonly string[];
+  /** The few units the planner treats specially, so a pass need not look at every unit to find them. */
+  readonly roles: UnitRoles;
+}
+
+/** Units by role (names), kept up to date as units come and go. */
+export interface UnitRoles {
+  /** Units with Global=true. */
+  readonly globals: ReadonlySet<string>;
+  /** Units with MachineOf=. */
+  readonly followers: ReadonlySet<string>;
+  /** Socket units that activate a service (ModelUnit.activates). */
+  readonly sockets: ReadonlySet<string>;
+  /** Template (foo@.service) -> its instances that are units. */
+  readonly instances: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+class Roles implements UnitRoles {
+  readonly globals = new Set<string>();
+  readonly followers = new Set<string>();
+  readonly sockets = new Set<string>();
+  readonly instances = new Map<string, Set<string>>();
+
+  put(u: ModelUnit): void {
+    toggle(this.globals, u.name, u.requirements.global);
+    toggle(this.followers, u.name, u.requirements.machineOf.length > 0);
+    toggle(this.sockets, u.name, u.activates !== undefined);
+    const t = u.name.includes('@') ? templateOf(u.name) : null;
+    if (t === null) return;
+    let s = this.instances.get(t);
+    if (!s) this.instances.set(t, (s = new Set()));
+    s.add(u.name);
+  }
+
+  delete(name: string): void {
+    this.globals.delete(name);
+    this.followers.delete(name);
+    this.sockets.delete(name);
+    const t = name.includes('@') ? templateOf(name) : null;
+    const s = t === null ? undefined : this.instances.get(t);
+    if (s?.delete(name) && s.size === 0) this.instances.delete(t!);
+  }
+
+  clear(): void {
+    this.globals.clear();
+    this.followers.clear();
+    this.sockets.clear();
+    this.instances.clear();
+  }
+}
+
+function toggle(s: Set<string>, name: string, on: boolean): void {
+  if (on) s.add(name);
+  else s.delete(name);
 }
 
 /** A mutable ClusterView. */
@@ -34,6 +88,7 @@ export class ClusterModel implements ClusterView {
   readonly units = new Map<string, ModelUnit>();
   readonly machines = new Map<string, ModelMachine>();
   readonly assignments = new Map<string, Map<string, ModelAssignment>>();
+  readonly roles = new Roles();
   /**
    * The sorted names as of the last names() call, and what joined or left since: the names now are
    * (sorted minus left) plus joined, with left a subset of sorted and joined disjoint from it. So
@@ -72,11 +127,13 @@ export class ClusterModel implements ClusterView {
   putUnit(u: ModelUnit): void {
     if (!this.units.has(u.name) && !this.assignments.has(u.name)) this.nameJoined(u.name);
     this.units.set(u.name, u);
+    this.roles.put(u);
     this.version++;
   }
 
   deleteUnit(name: string): void {
     if (!this.units.delete(name)) return;
+    this.roles.delete(name);
     if (!this.assignments.has(name)) this.nameLeft(name);
     this.version++;
   }
@@ -116,6 +173,7 @@ export class ClusterModel implements ClusterView {
     this.units.clear();
     this.machines.clear();
     this.assignments.clear();
+    this.roles.clear();
     this.sorted = undefined;
     this.joined.clear();
     this.left.clear();

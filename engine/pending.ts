@@ -44,28 +44,77 @@ export class PendingSchedule {
     this.byKey.clear();
   }
 
-  /** The model with these writes laid over its schedule (copies only what they touch). */
+  /** The model with these writes laid over its schedule (copies only what they touch: O(writes)). */
   view(model: ClusterModel): ClusterView {
     if (this.byKey.size === 0) return model;
-    const assignments = new Map<string, ReadonlyMap<string, ModelAssignment>>(model.assignments);
-    const copied = new Set<string>();
+    const changed = new Map<string, Map<string, ModelAssignment>>();
     for (const w of this.byKey.values()) {
-      let per = assignments.get(w.unit) as Map<string, ModelAssignment> | undefined;
-      if (!copied.has(w.unit)) {
-        per = new Map(per ?? []);
-        copied.add(w.unit);
-      } else per ??= new Map();
+      let per = changed.get(w.unit);
+      if (!per) changed.set(w.unit, (per = new Map(model.assignments.get(w.unit) ?? [])));
       if (w.assignment) per.set(w.machineId, w.assignment);
       else per.delete(w.machineId);
-      if (per.size === 0) assignments.delete(w.unit);
-      else assignments.set(w.unit, per);
     }
     return {
       units: model.units,
       machines: model.machines,
-      assignments,
+      assignments: new Overlay(model.assignments, changed),
       names: () => model.names(),
+      roles: model.roles,
     };
+  }
+}
+
+type PerUnit = ReadonlyMap<string, ModelAssignment>;
+
+/**
+ * The model's schedule with some units' assignments replaced (an empty map: none left), read
+ * through without copying the rest. Iterates like a copy changed in place would: the model's
+ * order, then units only the overlay has.
+ */
+class Overlay implements ReadonlyMap<string, PerUnit> {
+  constructor(
+    private readonly base: ReadonlyMap<string, PerUnit>,
+    private readonly changed: ReadonlyMap<string, PerUnit>,
+  ) {}
+
+  get(unit: string): PerUnit | undefined {
+    const c = this.changed.get(unit);
+    if (c === undefined) return this.base.get(unit);
+    return c.size > 0 ? c : undefined;
+  }
+
+  has(unit: string): boolean {
+    return this.get(unit) !== undefined;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const _ of this.keys()) n++;
+    return n;
+  }
+
+  *entries(): MapIterator<[string, PerUnit]> {
+    for (const unit of this.base.keys()) {
+      const v = this.get(unit);
+      if (v !== undefined) yield [unit, v];
+    }
+    for (const [unit, per] of this.changed) if (!this.base.has(unit) && per.size > 0) yield [unit, per];
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [unit] of this.entries()) yield unit;
+  }
+
+  *values(): MapIterator<PerUnit> {
+    for (const [, per] of this.entries()) yield per;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, PerUnit]> {
+    return this.entries();
+  }
+
+  forEach(fn: (per: PerUnit, unit: string, map: ReadonlyMap<string, PerUnit>) => void): void {
+    for (const [unit, per] of this.entries()) fn(per, unit, this);
   }
 }
 

@@ -32,9 +32,10 @@ import {
 } from './checkers/index.js';
 import { GlobCache } from './checkers/glob-cache.js';
 import { LoadIndex } from './load-index.js';
+import { Placements, guards } from './placements.js';
 import type { ClusterView, ModelAssignment, ModelMachine } from './model.js';
 import type { ModelUnit } from './unit-info.js';
-import { SHORT_MACHINE_ID_LENGTH, templateOf } from '../units/index.js';
+import { SHORT_MACHINE_ID_LENGTH } from '../units/index.js';
 
 export type DecisionType = 'place' | 'unplace' | 'update';
 
@@ -61,44 +62,65 @@ export interface Plan {
   at: number;
 }
 
-/**
- * What changed since the last pass, for a pass that looks only at the units concerned (a scoped
- * pass). Valid only if the last pass planned on the same view minus these changes and its
- * decisions are laid over it (the engine's model plus its pending writes).
- */
-export interface PlanScope {
-  /** Unit names whose unit record or assignments changed since the last pass. */
-  changed: Iterable<string>;
-  /** The units the last pass left unplaced (Plan.unplaced). */
-  unplaced: Iterable<string>;
+/** Plans one full pass (every unit). Pure: same view, same plan. */
+export function plan(view: ClusterView, now: number): Plan {
+  return new Pass(view, Placements.of(view)).run(now);
 }
 
 /**
- * Plans one pass. Pure: same view (and scope), same plan.
+ * Plans pass after pass (the engine keeps one), remembering the working state between passes so
+ * that a pass after a few changes costs O(changes), not O(units).
  *
- * Without a scope, every unit is looked at. With one, only the units a change can concern: the
- * changed ones, those the last pass left unplaced, every global unit, the units that must run
- * with a changed one (MachineOf, socket activation), and the units sharing a machine with a
- * changed one whose Conflicts= or Replaces= could involve them. Every other unit was placed by
- * an earlier pass and nothing it depends on moved, so a full pass would leave it alone too (the
- * engine still runs full passes when machines change and as a periodic safety net). A scoped pass
- * costs O(units) only to build the working state; the checks, the diff and the reasons are
- * O(scope).
+ * `plan(view, now)` looks at every unit. `plan(view, now, changed)` looks only at the units a
+ * change can concern: the changed ones and the last pass's decisions (the view shows them now),
+ * the units the last pass left unplaced, every global unit, the units that must run with a
+ * changed one (MachineOf, socket activation), and the units sharing a machine whose
+ * Conflicts=/Replaces= could meet a changed one. Every other unit was placed by an earlier pass and
+ * nothing it depends on moved, so a full pass would leave it alone too. Valid only when machines
+ * did not change since the last pass and that pass's decisions are in the view (written, or laid
+ * over it as pending writes); otherwise call without `changed`. Deterministic: the same views and
+ * changes give the same plans.
  */
-export function plan(view: ClusterView, now: number, scope?: PlanScope): Plan {
-  return new Pass(view).run(now, scope);
+export class Planner {
+  private placements: Placements | undefined;
+  private last: Plan | undefined;
+
+  plan(view: ClusterView, now: number, changed?: Iterable<string>): Plan {
+    let p: Plan;
+    if (changed === undefined || this.placements === undefined || this.last === undefined) {
+      this.placements = Placements.of(view);
+      p = new Pass(view, this.placements).run(now);
+    } else {
+      const names = new Set(changed);
+      for (const d of this.last.decisions) names.add(d.unit);
+      this.placements.refresh(view, names);
+      const unplaced = this.last.unplaced.map((u) => u.unit);
+      p = new Pass(view, this.placements).run(now, { changed: names, unplaced });
+    }
+    this.last = p;
+    return p;
+  }
+}
+
+interface Scope {
+  changed: Iterable<string>;
+  unplaced: Iterable<string>;
 }
 
 const DECISION_ORDER: Record<DecisionType, number> = { unplace: 0, place: 1, update: 2 };
 
 class Pass implements CheckContext {
-  /** Non-global placements: unit -> machine. */
-  private readonly at = new Map<string, string>();
-  /** Global placements: unit -> machines. */
-  private readonly globalAt = new Map<string, Set<string>>();
-  private readonly on = new Map<string, Set<string>>();
-  private readonly guarded = new Map<string, Set<string>>();
-  private readonly load = new Map<string, number>();
+  /*
+   * The working state: `base` (where units are before this pass, shared between passes and never
+   * changed here) with this pass's changes over it; a set is copied before its first change.
+   */
+  /** Non-global placements changed in this pass: unit -> machine (undefined: unplaced). */
+  private readonly atHere = new Map<string, string | undefined>();
+  /** Global placements changed in this pass: unit -> machines. */
+  private readonly globalHere = new Map<string, Set<string>>();
+  private readonly onHere = new Map<string, Set<string>>();
+  private readonly guardedHere = new Map<string, Set<string>>();
+  private readonly load: Map<string, number>;
   private readonly machineIds: string[];
   private readonly byShortId = new Map<string, string[]>();
   private readonly all: LoadIndex;
@@ -116,35 +138,20 @@ class Pass implements CheckContext {
   private readonly emptySet: ReadonlySet<string> = new Set();
   private readonly globs = new GlobCache();
   private readonly loadOf = (id: string): number => this.load.get(id) ?? 0;
-  /** Global units (a scoped pass looks at them all: a machine may fit them now). */
-  private readonly globals: string[] = [];
   /** Units placed or unplaced during this pass. */
   private readonly touched = new Set<string>();
 
-  constructor(private readonly view: ClusterView) {
+  constructor(
+    private readonly view: ClusterView,
+    private readonly base: Placements,
+  ) {
     this.machineIds = [...view.machines.keys()].sort();
+    this.load = new Map(base.load);
     for (const id of this.machineIds) {
-      this.load.set(id, 0);
       const short = id.slice(0, SHORT_MACHINE_ID_LENGTH);
       const list = this.byShortId.get(short);
       if (list) list.push(id);
       else this.byShortId.set(short, [id]);
-    }
-    for (const [unit, per] of view.assignments) {
-      const u = view.units.get(unit);
-      for (const machineId of per.keys()) {
-        if (!view.machines.has(machineId)) continue;
-        if (u?.requirements.global) {
-          let s = this.globalAt.get(unit);
-          if (!s) this.globalAt.set(unit, (s = new Set()));
-          s.add(machineId);
-        } else if (!this.at.has(unit)) {
-          this.at.set(unit, machineId);
-        } else {
-          continue; // a second assignment of a non-global unit: phase 1 removes it
-        }
-        this.addOn(unit, machineId);
-      }
     }
     this.all = new LoadIndex(
       this.loadOf,
@@ -160,15 +167,26 @@ class Pass implements CheckContext {
   }
 
   unitsOn(machineId: string): ReadonlySet<string> {
-    return this.on.get(machineId) ?? this.emptySet;
+    return this.onHere.get(machineId) ?? this.base.on.get(machineId) ?? this.emptySet;
   }
 
   guardedOn(machineId: string): ReadonlySet<string> {
-    return this.guarded.get(machineId) ?? this.emptySet;
+    return this.guardedHere.get(machineId) ?? this.base.guarded.get(machineId) ?? this.emptySet;
   }
 
   placement(unit: string): string | undefined {
-    return this.at.get(unit);
+    return this.atHere.has(unit) ? this.atHere.get(unit) : this.base.at.get(unit);
+  }
+
+  private globalPlacements(unit: string): ReadonlySet<string> | undefined {
+    return this.globalHere.get(unit) ?? this.base.globalAt.get(unit);
+  }
+
+  /** The set to change, copied from the base before its first change in this pass. */
+  private own(here: Map<string, Set<string>>, base: ReadonlyMap<string, ReadonlySet<string>>, key: string) {
+    let s = here.get(key);
+    if (!s) here.set(key, (s = new Set(base.get(key))));
+    return s;
   }
 
   matches(pattern: string, name: string): boolean {
@@ -189,7 +207,7 @@ class Pass implements CheckContext {
 
   // ------------------------------------------------------------------ the pass
 
-  run(now: number, scope?: PlanScope): Plan {
+  run(now: number, scope?: Scope): Plan {
     const names = scope ? this.scopeNames(scope) : this.view.names();
     // Phase 1: take away what must go.
     for (const name of names) this.verify(name);
@@ -203,7 +221,7 @@ class Pass implements CheckContext {
     const visiting = new Set<string>();
     const visit = (name: string): void => {
       // A placed unit passed phase 1, so its MachineOf peers are placed next to it already.
-      if (this.at.has(name) || done.has(name) || visiting.has(name)) return;
+      if (this.placement(name) !== undefined || done.has(name) || visiting.has(name)) return;
       const u = this.view.units.get(name);
       if (!u || !this.wantsToRun(u) || u.requirements.global) {
         done.add(name);
@@ -213,14 +231,14 @@ class Pass implements CheckContext {
       for (const p of this.peersOf(u)) visit(p);
       visiting.delete(name);
       done.add(name);
-      if (!this.at.has(name)) this.placeOne(u, queue);
+      if (this.placement(name) === undefined) this.placeOne(u, queue);
     };
     const queue: string[] = [];
     for (const name of names) visit(name);
     // Units displaced by Replaces= (and their followers), in the order they were displaced.
     for (let i = 0; i < queue.length; i++) {
       const u = this.view.units.get(queue[i]!);
-      if (u && !this.at.has(u.name)) this.placeOne(u, queue);
+      if (u && this.placement(u.name) === undefined) this.placeOne(u, queue);
     }
     if (!scope) return { decisions: this.diff(names), unplaced: this.collectUnplaced(names), at: now };
     const looked = [...new Set([...names, ...this.touched])].sort();
@@ -228,17 +246,16 @@ class Pass implements CheckContext {
   }
 
   /** The units a scoped pass looks at (see plan()), sorted. */
-  private scopeNames(scope: PlanScope): string[] {
-    const out = new Set<string>(this.globals);
+  private scopeNames(scope: Scope): string[] {
+    const out = new Set<string>(this.view.roles.globals);
     for (const n of scope.unplaced) out.add(n);
     for (const n of scope.changed) {
       out.add(n);
       for (const d of this.dependents.get(n) ?? []) out.add(d);
-      const u = this.view.units.get(n);
-      const guards = !!u && (u.requirements.conflicts.length > 0 || u.requirements.replaces.length > 0);
+      const guarding = guards(this.view.units.get(n));
       for (const machineId of this.view.assignments.get(n)?.keys() ?? []) {
         // Its Conflicts=/Replaces= may concern any unit there; theirs may concern it.
-        for (const other of guards ? this.unitsOn(machineId) : this.guardedOn(machineId)) out.add(other);
+        for (const other of guarding ? this.unitsOn(machineId) : this.guardedOn(machineId)) out.add(other);
       }
     }
     return [...out].sort();
@@ -279,8 +296,8 @@ class Pass implements CheckContext {
       else if (u.desiredState === 'inactive') why = 'desired state is inactive';
       else if (!u.valid) why = `the unit file is invalid: ${u.problems.join('; ')}`;
       else if (!machine) why = `machine ${machineId} went away`;
-      else if (!u.requirements.global && this.at.get(name) !== machineId) {
-        why = `a second assignment of ${name} (it stays on ${this.at.get(name) ?? 'none'})`;
+      else if (!u.requirements.global && this.placement(name) !== machineId) {
+        why = `a second assignment of ${name} (it stays on ${this.placement(name) ?? 'none'})`;
       } else {
         const r = this.isPlain(u)
           ? firstRejection(PLAIN_CHECKERS, u, machine, this)
@@ -288,7 +305,7 @@ class Pass implements CheckContext {
         if (r) why = `no longer fits machine ${machineId}: ${r.detail}`;
       }
       if (why === null) continue;
-      if (!machine || (u && !u.requirements.global && this.at.get(name) !== machineId)) {
+      if (!machine || (u && !u.requirements.global && this.placement(name) !== machineId)) {
         this.reasons.set(keyOf(name, machineId), why);
         continue; // never counted in the working state
       }
@@ -297,7 +314,7 @@ class Pass implements CheckContext {
   }
 
   private placeGlobal(u: ModelUnit): void {
-    const have = this.globalAt.get(u.name) ?? new Set<string>();
+    const have = new Set(this.globalPlacements(u.name));
     const tally = new Tally();
     let placed = have.size;
     for (const id of this.machineIds) {
@@ -390,7 +407,7 @@ class Pass implements CheckContext {
       const pu = this.view.units.get(p);
       if (!pu) return { reason: `waiting for ${p} (MachineOf): no such unit` };
       if (pu.requirements.global) return { reason: `MachineOf=${p} names a global unit` };
-      const at = this.at.get(p);
+      const at = this.placement(p);
       if (at === undefined) {
         return {
           reason: this.wantsToRun(pu)
@@ -461,11 +478,9 @@ class Pass implements CheckContext {
 
   private place(u: ModelUnit, machineId: string, reason: string): void {
     if (u.requirements.global) {
-      let s = this.globalAt.get(u.name);
-      if (!s) this.globalAt.set(u.name, (s = new Set()));
-      s.add(machineId);
+      this.own(this.globalHere, this.base.globalAt, u.name).add(machineId);
     } else {
-      this.at.set(u.name, machineId);
+      this.atHere.set(u.name, machineId);
     }
     this.addOn(u.name, machineId);
     this.touched.add(u.name);
@@ -475,11 +490,10 @@ class Pass implements CheckContext {
 
   /** Removes a placement; followers (MachineOf) on the same machine go too. */
   private unplace(name: string, machineId: string, reason: string, queue: string[] | undefined): void {
-    const g = this.globalAt.get(name);
-    if (g?.has(machineId)) {
-      g.delete(machineId);
-    } else if (this.at.get(name) === machineId) {
-      this.at.delete(name);
+    if (this.globalPlacements(name)?.has(machineId)) {
+      this.own(this.globalHere, this.base.globalAt, name).delete(machineId);
+    } else if (this.placement(name) === machineId) {
+      this.atHere.set(name, undefined);
       queue?.push(name);
     } else {
       return;
@@ -488,28 +502,22 @@ class Pass implements CheckContext {
     this.touched.add(name);
     this.reasons.set(keyOf(name, machineId), reason);
     for (const d of this.dependents.get(name) ?? []) {
-      if (this.at.get(d) === machineId) {
+      if (this.placement(d) === machineId) {
         this.unplace(d, machineId, `follows ${name}, which left machine ${machineId}`, queue);
       }
     }
   }
 
   private addOn(unit: string, machineId: string): void {
-    let s = this.on.get(machineId);
-    if (!s) this.on.set(machineId, (s = new Set()));
-    s.add(unit);
-    const u = this.view.units.get(unit);
-    if (u && (u.requirements.conflicts.length > 0 || u.requirements.replaces.length > 0)) {
-      let g = this.guarded.get(machineId);
-      if (!g) this.guarded.set(machineId, (g = new Set()));
-      g.add(unit);
-    }
+    this.own(this.onHere, this.base.on, machineId).add(unit);
+    if (guards(this.view.units.get(unit))) this.own(this.guardedHere, this.base.guarded, machineId).add(unit);
     this.bump(machineId, 1);
   }
 
   private removeOn(unit: string, machineId: string): void {
-    this.on.get(machineId)?.delete(unit);
-    this.guarded.get(machineId)?.delete(unit);
+    if (this.unitsOn(machineId).has(unit)) this.own(this.onHere, this.base.on, machineId).delete(unit);
+    if (this.guardedOn(machineId).has(unit))
+      this.own(this.guardedHere, this.base.guarded, machineId).delete(unit);
     this.bump(machineId, -1);
   }
 
@@ -523,35 +531,30 @@ class Pass implements CheckContext {
   }
 
   private indexSockets(): void {
-    const byTemplate = new Map<string, string[]>();
-    for (const name of this.view.units.keys()) {
-      const t = name.includes('@') ? templateOf(name) : null;
-      if (t === null) continue;
-      const list = byTemplate.get(t);
-      if (list) list.push(name);
-      else byTemplate.set(t, [name]);
-    }
-    for (const sock of [...this.view.units.values()].filter((u) => u.activates).sort(byName)) {
-      if (!this.wantsToRun(sock) || sock.requirements.global) continue;
-      const a = sock.activates!;
+    const roles = this.view.roles;
+    for (const sock of [...roles.sockets].sort()) {
+      const su0 = this.view.units.get(sock)!;
+      if (!this.wantsToRun(su0) || su0.requirements.global) continue;
+      const a = su0.activates!;
       const services =
-        a.service !== undefined ? [a.service] : [...(byTemplate.get(a.template!) ?? [])].sort();
+        a.service !== undefined ? [a.service] : [...(roles.instances.get(a.template!) ?? [])].sort();
       const comps: string[] = [];
       for (const s of services) {
         const su = this.view.units.get(s);
-        if (!su || !this.wantsToRun(su) || su.requirements.global || s === sock.name) continue;
+        if (!su || !this.wantsToRun(su) || su.requirements.global || s === sock) continue;
         if (this.socketOf.has(s)) continue; // two sockets for one service: the first (by name) wins
-        this.socketOf.set(s, sock.name);
+        this.socketOf.set(s, sock);
         comps.push(s);
       }
-      if (comps.length > 0) this.companions.set(sock.name, comps);
+      if (comps.length > 0) this.companions.set(sock, comps);
     }
-    for (const u of this.view.units.values()) {
-      if (u.requirements.global) this.globals.push(u.name);
+    // Only followers (MachineOf=) and activated services have peers.
+    for (const name of new Set([...roles.followers, ...this.socketOf.keys()])) {
+      const u = this.view.units.get(name)!;
       for (const p of this.peersOf(u)) {
         const list = this.dependents.get(p);
-        if (list) list.push(u.name);
-        else this.dependents.set(p, [u.name]);
+        if (list) list.push(name);
+        else this.dependents.set(p, [name]);
       }
     }
     for (const list of this.dependents.values()) list.sort();
@@ -583,9 +586,9 @@ class Pass implements CheckContext {
           out.push({ type: 'place', unit, machineId, reason: reason(unit, machineId, 'placed') });
         }
       };
-      const at = this.at.get(unit);
+      const at = this.placement(unit);
       if (at !== undefined) added(at);
-      for (const m of this.globalAt.get(unit) ?? []) added(m);
+      for (const m of this.globalPlacements(unit) ?? []) added(m);
     }
     out.sort(
       (a, b) =>
@@ -597,7 +600,7 @@ class Pass implements CheckContext {
   }
 
   private isPlaced(unit: string, machineId: string): boolean {
-    return this.at.get(unit) === machineId || (this.globalAt.get(unit)?.has(machineId) ?? false);
+    return this.placement(unit) === machineId || (this.globalPlacements(unit)?.has(machineId) ?? false);
   }
 
   private needsUpdate(unit: string, a: ModelAssignment): boolean {
@@ -608,14 +611,19 @@ class Pass implements CheckContext {
   private collectUnplaced(names: readonly string[]): Unplaced[] {
     const out: Unplaced[] = [];
     for (const name of names) {
-      if (this.at.has(name)) continue;
+      if (this.placement(name) !== undefined) continue;
       const u = this.view.units.get(name);
       if (!u || u.desiredState === 'inactive') continue;
       if (!u.valid) {
         out.push({ unit: name, reasons: [`the unit file is invalid: ${u.problems.join('; ')}`] });
         continue;
       }
-      if (u.requirements.global ? (this.globalAt.get(name)?.size ?? 0) > 0 : this.at.has(name)) continue;
+      if (
+        u.requirements.global
+          ? (this.globalPlacements(name)?.size ?? 0) > 0
+          : this.placement(name) !== undefined
+      )
+        continue;
       out.push({ unit: name, reasons: this.unplacedReasons.get(name) ?? ['not placed'] });
     }
     return out;
@@ -641,9 +649,6 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function byName(a: { name: string }, b: { name: string }): number {
-  return cmp(a.name, b.name);
-}
 
 /** Rejections of many machines, grouped by rule and key, as sentences. */
 class Tally {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { applyDecisions } from '../../engine/apply-model.js';
 import { ClusterModel } from '../../engine/model.js';
-import { plan, type Plan } from '../../engine/planner.js';
+import { Planner, plan, type Plan } from '../../engine/planner.js';
 import { globMatch, machineIdMatches, metadataMatches, replaceBetween } from '../../units/index.js';
 import { model, modelUnit, type UnitSpec } from './helpers.js';
 
@@ -189,16 +189,15 @@ function change(m: ClusterModel, c: Change): string {
 }
 
 /**
- * What the engine does: scoped passes over what changed (the decisions' own writes count as
- * changes when their echo arrives), until a pass decides nothing. Returns the last plan.
+ * What the engine does: passes over what changed (the decisions' own writes come back as changes
+ * too), until a pass decides nothing. Returns that pass's unplaced units.
  */
-function scopedUntilQuiet(m: ClusterModel, changed: string[], last: Plan): Plan {
-  let p = last;
+function untilQuiet(planner: Planner, m: ClusterModel, changed: string[]): Plan['unplaced'] {
   for (let round = 0; round < 20; round++) {
-    p = plan(m, 0, { changed, unplaced: p.unplaced.map((u) => u.unit) });
-    if (p.decisions.length === 0) return p;
+    const p = planner.plan(m, 0, changed);
+    if (p.decisions.length === 0) return p.unplaced;
     applyDecisions(m, p.decisions);
-    changed = [...new Set(p.decisions.map((d) => d.unit))];
+    changed = [];
   }
   throw new Error('scoped passes did not settle in 20 rounds');
 }
@@ -273,15 +272,15 @@ describe('engine/planner properties', () => {
           fc.array(changesOf(units), { minLength: 1, maxLength: 25 }),
           (c, changes) => {
             const m = build(c);
-            let last = plan(m, 0);
-            applyDecisions(m, last.decisions);
-            last = scopedUntilQuiet(m, [...new Set(last.decisions.map((d) => d.unit))], last);
+            const planner = new Planner();
+            applyDecisions(m, planner.plan(m, 0).decisions);
+            untilQuiet(planner, m, []);
             for (const ch of changes) {
-              last = scopedUntilQuiet(m, [change(m, ch)], last);
+              const unplaced = untilQuiet(planner, m, [change(m, ch)]);
               expect(violations(m), JSON.stringify(ch)).to.deep.equal([]);
               const full = plan(m, 0);
               expect(full.decisions, `a full pass after ${JSON.stringify(ch)}`).to.deep.equal([]);
-              expect(last.unplaced).to.deep.equal(full.unplaced);
+              expect(unplaced).to.deep.equal(full.unplaced);
             }
           },
         ),

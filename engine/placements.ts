@@ -1,0 +1,87 @@
+/**
+ * Where units are placed, as the planner's working state needs it: unit -> machine (non-global),
+ * unit -> machines (global), machine -> units, machine -> units with Conflicts=/Replaces=, and the
+ * load of every machine. Built from a view's schedule (O(assignments)), then kept between passes
+ * and brought up to date unit by unit (O(changes)); a pass never changes it (it works on a copy
+ * of what it touches, see Pass in planner.ts). Pure: no I/O.
+ *
+ * What a unit contributes depends only on its own assignments, its unit's Global= and
+ * Conflicts=/Replaces=, and which machines exist; so after a change of units or assignments (not
+ * of machines), refreshing the units concerned gives what building from scratch gives.
+ */
+import type { ClusterView } from './model.js';
+import type { ModelUnit } from './unit-info.js';
+
+export class Placements {
+  /** Non-global unit -> the machine it is placed on (its first assignment to a known machine). */
+  readonly at = new Map<string, string>();
+  /** Global unit -> the known machines it is placed on. */
+  readonly globalAt = new Map<string, Set<string>>();
+  /** Machine -> units placed there. */
+  readonly on = new Map<string, Set<string>>();
+  /** Machine -> units placed there that have Conflicts= or Replaces=. */
+  readonly guarded = new Map<string, Set<string>>();
+  /** Machine -> units placed there (every known machine has an entry). */
+  readonly load = new Map<string, number>();
+
+  static of(view: ClusterView): Placements {
+    const p = new Placements();
+    for (const id of view.machines.keys()) p.load.set(id, 0);
+    for (const unit of view.assignments.keys()) p.add(view, unit);
+    return p;
+  }
+
+  /** Brings these units up to date with the view (their unit or assignments changed; no machine did). */
+  refresh(view: ClusterView, units: Iterable<string>): void {
+    for (const unit of units) {
+      this.remove(unit);
+      this.add(view, unit);
+    }
+  }
+
+  private add(view: ClusterView, unit: string): void {
+    const per = view.assignments.get(unit);
+    if (!per) return;
+    const u = view.units.get(unit);
+    for (const machineId of per.keys()) {
+      if (!view.machines.has(machineId)) continue;
+      if (u?.requirements.global) {
+        let s = this.globalAt.get(unit);
+        if (!s) this.globalAt.set(unit, (s = new Set()));
+        s.add(machineId);
+      } else if (!this.at.has(unit)) {
+        this.at.set(unit, machineId);
+      } else {
+        continue; // a second assignment of a non-global unit: the planner removes it
+      }
+      addTo(this.on, machineId, unit);
+      if (guards(u)) addTo(this.guarded, machineId, unit);
+      this.load.set(machineId, (this.load.get(machineId) ?? 0) + 1);
+    }
+  }
+
+  private remove(unit: string): void {
+    const machines: string[] = [];
+    const at = this.at.get(unit);
+    if (at !== undefined) machines.push(at);
+    for (const m of this.globalAt.get(unit) ?? []) machines.push(m);
+    this.at.delete(unit);
+    this.globalAt.delete(unit);
+    for (const m of machines) {
+      this.on.get(m)?.delete(unit);
+      this.guarded.get(m)?.delete(unit);
+      this.load.set(m, (this.load.get(m) ?? 1) - 1);
+    }
+  }
+}
+
+/** Whether the unit's rules concern other units on its machine (Conflicts=, Replaces=). */
+export function guards(u: ModelUnit | undefined): boolean {
+  return !!u && (u.requirements.conflicts.length > 0 || u.requirements.replaces.length > 0);
+}
+
+function addTo(m: Map<string, Set<string>>, key: string, v: string): void {
+  let s = m.get(key);
+  if (!s) m.set(key, (s = new Set()));
+  s.add(v);
+}
