@@ -20,67 +20,94 @@ export interface PendingWrite {
 }
 
 export class PendingSchedule {
-  private readonly byKey = new Map<string, PendingWrite>();
+  /** unit -> machine -> the latest write of that key. */
+  private readonly byUnit = new Map<string, Map<string, PendingWrite>>();
+  /** The committed writes by revision, so pruning looks only at what it removes. */
+  private readonly byRevision = new Map<bigint, readonly PendingWrite[]>();
+  private count = 0;
 
   get size(): number {
-    return this.byKey.size;
+    return this.count;
   }
 
   add(w: PendingWrite): void {
-    this.byKey.set(keyOf(w.unit, w.machineId), w);
+    let per = this.byUnit.get(w.unit);
+    if (!per) this.byUnit.set(w.unit, (per = new Map()));
+    if (!per.has(w.machineId)) this.count++;
+    per.set(w.machineId, w);
   }
 
   /** Writes committed at `revision` (their transaction succeeded). */
   committed(ws: readonly PendingWrite[], revision: bigint): void {
     for (const w of ws) w.revision = revision;
+    const known = this.byRevision.get(revision);
+    this.byRevision.set(revision, known ? [...known, ...ws] : ws);
   }
 
   /** Forgets the writes the model shows now: those committed at or below `seen`. */
   prune(seen: bigint): void {
-    for (const [k, w] of this.byKey) if (w.revision !== undefined && w.revision <= seen) this.byKey.delete(k);
+    for (const [revision, ws] of this.byRevision) {
+      if (revision > seen) continue;
+      this.byRevision.delete(revision);
+      for (const w of ws) this.forget(w);
+    }
   }
 
   clear(): void {
-    this.byKey.clear();
+    this.byUnit.clear();
+    this.byRevision.clear();
+    this.count = 0;
   }
 
-  /** The model with these writes laid over its schedule (copies only what they touch: O(writes)). */
+  /** The model with these writes laid over its schedule (O(1); a unit's writes are applied when read). */
   view(model: ClusterModel): ClusterView {
-    if (this.byKey.size === 0) return model;
-    const changed = new Map<string, Map<string, ModelAssignment>>();
-    for (const w of this.byKey.values()) {
-      let per = changed.get(w.unit);
-      if (!per) changed.set(w.unit, (per = new Map(model.assignments.get(w.unit) ?? [])));
-      if (w.assignment) per.set(w.machineId, w.assignment);
-      else per.delete(w.machineId);
-    }
+    if (this.count === 0) return model;
     return {
       units: model.units,
       machines: model.machines,
-      assignments: new Overlay(model.assignments, changed),
+      assignments: new Overlay(model.assignments, this.byUnit),
       names: () => model.names(),
       roles: model.roles,
     };
+  }
+
+  /** Drops a write unless a later write of the same key replaced it (that one stays pending). */
+  private forget(w: PendingWrite): void {
+    const per = this.byUnit.get(w.unit);
+    if (per?.get(w.machineId) !== w) return;
+    per.delete(w.machineId);
+    this.count--;
+    if (per.size === 0) this.byUnit.delete(w.unit);
   }
 }
 
 type PerUnit = ReadonlyMap<string, ModelAssignment>;
 
 /**
- * The model's schedule with some units' assignments replaced (an empty map: none left), read
- * through without copying the rest. Iterates like a copy changed in place would: the model's
- * order, then units only the overlay has.
+ * The model's schedule with the pending writes applied to the units they touch (each unit's
+ * result computed once, when first read), read through without copying the rest. Iterates like a
+ * copy changed in place would: the model's order, then units only the writes have.
  */
 class Overlay implements ReadonlyMap<string, PerUnit> {
+  private readonly applied = new Map<string, PerUnit | undefined>();
+
   constructor(
     private readonly base: ReadonlyMap<string, PerUnit>,
-    private readonly changed: ReadonlyMap<string, PerUnit>,
+    private readonly writes: ReadonlyMap<string, ReadonlyMap<string, PendingWrite>>,
   ) {}
 
   get(unit: string): PerUnit | undefined {
-    const c = this.changed.get(unit);
-    if (c === undefined) return this.base.get(unit);
-    return c.size > 0 ? c : undefined;
+    const ws = this.writes.get(unit);
+    if (ws === undefined) return this.base.get(unit);
+    if (this.applied.has(unit)) return this.applied.get(unit);
+    const per = new Map(this.base.get(unit) ?? []);
+    for (const [machineId, w] of ws) {
+      if (w.assignment) per.set(machineId, w.assignment);
+      else per.delete(machineId);
+    }
+    const result = per.size > 0 ? per : undefined;
+    this.applied.set(unit, result);
+    return result;
   }
 
   has(unit: string): boolean {
@@ -98,7 +125,11 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
       const v = this.get(unit);
       if (v !== undefined) yield [unit, v];
     }
-    for (const [unit, per] of this.changed) if (!this.base.has(unit) && per.size > 0) yield [unit, per];
+    for (const unit of this.writes.keys()) {
+      if (this.base.has(unit)) continue;
+      const v = this.get(unit);
+      if (v !== undefined) yield [unit, v];
+    }
   }
 
   *keys(): MapIterator<string> {
@@ -116,8 +147,4 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
   forEach(fn: (per: PerUnit, unit: string, map: ReadonlyMap<string, PerUnit>) => void): void {
     for (const [unit, per] of this.entries()) fn(per, unit, this);
   }
-}
-
-function keyOf(unit: string, machineId: string): string {
-  return `${unit}\u0000${machineId}`;
 }

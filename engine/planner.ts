@@ -118,7 +118,14 @@ class Pass implements CheckContext {
   private readonly atHere = new Map<string, string | undefined>();
   /** Global placements changed in this pass: unit -> machines. */
   private readonly globalHere = new Map<string, Set<string>>();
+  /** Machine -> its units, for machines whose set was read after this pass changed it. */
   private readonly onHere = new Map<string, Set<string>>();
+  /**
+   * This pass's changes to machines' unit sets not read since (unit, added): replayed onto a copy
+   * only when the set is read (only Conflicts= and Replaces= read them), so placing a unit does
+   * not copy its machine's set.
+   */
+  private readonly onChanges = new Map<string, [string, boolean][]>();
   private readonly guardedHere = new Map<string, Set<string>>();
   private readonly load: Map<string, number>;
   private readonly machineIds: string[];
@@ -167,7 +174,31 @@ class Pass implements CheckContext {
   }
 
   unitsOn(machineId: string): ReadonlySet<string> {
-    return this.onHere.get(machineId) ?? this.base.on.get(machineId) ?? this.emptySet;
+    const here = this.onHere.get(machineId);
+    if (here) return here;
+    const changes = this.onChanges.get(machineId);
+    const base = this.base.on.get(machineId);
+    if (!changes) return base ?? this.emptySet;
+    const s = new Set(base);
+    for (const [unit, added] of changes) {
+      if (added) s.add(unit);
+      else s.delete(unit);
+    }
+    this.onHere.set(machineId, s);
+    this.onChanges.delete(machineId);
+    return s;
+  }
+
+  private changeOn(machineId: string, unit: string, added: boolean): void {
+    const here = this.onHere.get(machineId);
+    if (here) {
+      if (added) here.add(unit);
+      else here.delete(unit);
+      return;
+    }
+    let changes = this.onChanges.get(machineId);
+    if (!changes) this.onChanges.set(machineId, (changes = []));
+    changes.push([unit, added]);
   }
 
   guardedOn(machineId: string): ReadonlySet<string> {
@@ -509,13 +540,13 @@ class Pass implements CheckContext {
   }
 
   private addOn(unit: string, machineId: string): void {
-    this.own(this.onHere, this.base.on, machineId).add(unit);
+    this.changeOn(machineId, unit, true);
     if (guards(this.view.units.get(unit))) this.own(this.guardedHere, this.base.guarded, machineId).add(unit);
     this.bump(machineId, 1);
   }
 
   private removeOn(unit: string, machineId: string): void {
-    if (this.unitsOn(machineId).has(unit)) this.own(this.onHere, this.base.on, machineId).delete(unit);
+    this.changeOn(machineId, unit, false);
     if (this.guardedOn(machineId).has(unit))
       this.own(this.guardedHere, this.base.guarded, machineId).delete(unit);
     this.bump(machineId, -1);
@@ -648,7 +679,6 @@ function keyOf(unit: string, machineId: string): string {
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-
 
 /** Rejections of many machines, grouped by rule and key, as sentences. */
 class Tally {

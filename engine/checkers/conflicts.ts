@@ -19,33 +19,35 @@ export const checkConflicts: Checker = (unit, machine, ctx) => {
         };
       }
     }
+    // Of several units that match, always the same one is named (the first by name), whatever
+    // order the machine's set is in.
     const globs = mine.filter((p) => !isLiteralGlob(p));
+    let hit: { other: string; p: string } | undefined;
     for (const other of globs.length > 0 ? here : []) {
-      if (other === unit.name) continue;
-      for (const p of globs) {
-        if (ctx.matches(p, other)) {
-          return {
-            rule: 'conflicts',
-            key: `Conflicts=${p}`,
-            detail: `machine ${machine.id} runs ${other}, which matches Conflicts=${p}`,
-          };
-        }
-      }
+      if (other === unit.name || (hit && hit.other < other)) continue;
+      const p = globs.find((g) => ctx.matches(g, other));
+      if (p !== undefined) hit = { other, p };
+    }
+    if (hit) {
+      return {
+        rule: 'conflicts',
+        key: `Conflicts=${hit.p}`,
+        detail: `machine ${machine.id} runs ${hit.other}, which matches Conflicts=${hit.p}`,
+      };
     }
   }
+  let theirs: { other: string; p: string } | undefined;
   for (const other of ctx.guardedOn(machine.id)) {
-    if (other === unit.name) continue;
-    const o = ctx.unit(other);
-    if (!o) continue;
-    for (const p of o.requirements.conflicts) {
-      if (ctx.matches(p, unit.name)) {
-        return {
-          rule: 'conflicts',
-          key: `Conflicts=${p} of ${other}`,
-          detail: `machine ${machine.id} runs ${other}, whose Conflicts=${p} matches ${unit.name}`,
-        };
-      }
-    }
+    if (other === unit.name || (theirs && theirs.other < other)) continue;
+    const p = ctx.unit(other)?.requirements.conflicts.find((g) => ctx.matches(g, unit.name));
+    if (p !== undefined) theirs = { other, p };
+  }
+  if (theirs) {
+    return {
+      rule: 'conflicts',
+      key: `Conflicts=${theirs.p} of ${theirs.other}`,
+      detail: `machine ${machine.id} runs ${theirs.other}, whose Conflicts=${theirs.p} matches ${unit.name}`,
+    };
   }
   return null;
 };

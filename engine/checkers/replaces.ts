@@ -8,20 +8,21 @@ import type { CheckContext, Checker } from './types.js';
 import type { ModelUnit } from '../unit-info.js';
 
 export const checkReplaces: Checker = (unit, machine, ctx) => {
+  // Of several units that replace it, always the same one is named (the first by name).
+  let hit: { other: string; reason: string } | undefined;
   for (const other of ctx.guardedOn(machine.id)) {
-    if (other === unit.name) continue;
+    if (other === unit.name || (hit && hit.other < other)) continue;
     const o = ctx.unit(other);
     if (!o || o.requirements.replaces.length === 0) continue;
     const r = replaceBetween(globsOf(unit), globsOf(o));
-    if (r && r.displaces === unit.name) {
-      return {
-        rule: 'replaces',
-        key: `Replaces= of ${other}`,
-        detail: `machine ${machine.id} runs ${other}: ${r.reason}`,
-      };
-    }
+    if (r && r.displaces === unit.name) hit = { other, reason: r.reason };
   }
-  return null;
+  if (!hit) return null;
+  return {
+    rule: 'replaces',
+    key: `Replaces= of ${hit.other}`,
+    detail: `machine ${machine.id} runs ${hit.other}: ${hit.reason}`,
+  };
 };
 
 /** The units on the machine that placing `unit` there displaces. */
