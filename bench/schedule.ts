@@ -16,11 +16,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { ClusterModel } from '../engine/model.js';
-import { plan } from '../engine/planner.js';
+import { applyDecisions } from '../engine/apply-model.js';
+import { Planner, plan } from '../engine/planner.js';
 import { ParseCache, UnitReader } from '../engine/unit-info.js';
 import { EtcdServer } from '../lab/etcd-server.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
@@ -68,6 +70,21 @@ async function pool(n: number, width: number, fn: (i: number) => Promise<unknown
   );
 }
 
+/** "engine 5.1 + etcd 3.2 + bench 2.0 = 10.3 CPU-s in 6.0 s" */
+function cpuLine(r: EngineResult): string {
+  const { engine, etcd, bench } = r.cpu;
+  const sum = engine + etcd + bench;
+  return `engine ${engine.toFixed(1)} + etcd ${etcd.toFixed(1)} + bench ${bench.toFixed(1)} = ${sum.toFixed(1)} CPU-s in ${(r.ms / 1000).toFixed(1)} s`;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 function rssKb(pid: number): { now: number; peak: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
@@ -79,10 +96,12 @@ interface EngineResult {
   perSec: number;
   ms: number;
   rss: { now: number; peak: number };
+  /** CPU seconds used from the clock's start until the last unit was assigned: the engine process, etcd, this bench (its submit and its watch). */
+  cpu: { engine: number; etcd: number; bench: number };
 }
 
 async function engineRun(
-  endpoint: string,
+  server: EtcdServer,
   client: Etcd3,
   prefix: string,
   cold: boolean,
@@ -124,6 +143,12 @@ async function engineRun(
     if (kv.version === '1' && ++assigned >= UNITS) done();
   });
   if (cold) await submitAll();
+  const etcdCpu = () => (server.pid !== undefined ? cpuSeconds(server.pid) : NaN);
+  const benchCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  let cpu0 = { etcd: etcdCpu(), bench: benchCpu() };
   const tStart = performance.now();
   const wallStart = Date.now();
   const main = fileURLToPath(new URL('../engine/main.js', import.meta.url));
@@ -135,7 +160,7 @@ async function engineRun(
     {
       env: {
         PATH: process.env.PATH ?? '',
-        FLEET_ETCD_SERVERS: endpoint,
+        FLEET_ETCD_SERVERS: server.endpoint,
         FLEET_ETCD_KEY_PREFIX: prefix,
         FLEET_ENGINE_LEASE_TTL: '10',
         FLEET_ENGINE_RECONCILE_INTERVAL: '600',
@@ -154,6 +179,8 @@ async function engineRun(
       if (Date.now() - t > 30000) throw new Error(`bench: the engine was not elected: ${out}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (!cold) cpu0 = { etcd: etcdCpu(), bench: benchCpu() };
+    const engineCpu0 = cold ? 0 : cpuSeconds(proc.pid!);
     const t0 = cold ? tStart : performance.now();
     if (!cold) await submitAll();
     const submitted = performance.now() - t0;
@@ -163,6 +190,11 @@ async function engineRun(
     const ms = performance.now() - t0;
     if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
     const rss = rssKb(proc.pid!);
+    const cpu = {
+      engine: cpuSeconds(proc.pid!) - engineCpu0,
+      etcd: etcdCpu() - cpu0.etcd,
+      bench: benchCpu() - cpu0.bench,
+    };
     // BENCH_ENGINE_LOG=1: the engine's passes and writes (from its stdout), one summary line.
     if (process.env.BENCH_ENGINE_LOG) {
       const lines = out.split('\n').filter((l) => l.startsWith('{'));
@@ -186,7 +218,7 @@ async function engineRun(
       process.stderr.write(
         `  submit took ${Math.round(submitted)} ms; all assigned after ${Math.round(ms)} ms\n`,
       );
-    return { perSec: UNITS / (ms / 1000), ms, rss };
+    return { perSec: UNITS / (ms / 1000), ms, rss, cpu };
   } finally {
     await watcher.cancel().catch(() => undefined);
     proc.kill('SIGTERM');
@@ -260,6 +292,42 @@ function plannerRun(machines: number): { perSec: number; usPerDecision: number }
   return { perSec: UNITS / (ms / 1000), usPerDecision: (ms * 1000) / UNITS };
 }
 
+/**
+ * The planner after a few changes: UNITS units placed on `machines` machines, then rounds of
+ * `batch` new units, each planned by a Planner that remembers the last pass (what the engine does
+ * while units keep coming). Median ms per pass.
+ */
+function scopedRun(machines: number, batch: number): number {
+  const m = new ClusterModel();
+  const cache = new ParseCache();
+  const reader = new UnitReader(cache);
+  for (let i = 0; i < machines; i++) {
+    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
+  }
+  const add = (i: number): string => {
+    const b = body(i);
+    const v = cache.check(b);
+    if (!v.ok) throw new Error(v.reason);
+    const name = `u${i}.service`;
+    m.putUnit(reader.read({ name, body: b, hash: v.hash, desiredState: 'launched' }));
+    return name;
+  };
+  for (let i = 0; i < UNITS; i++) add(i);
+  const planner = new Planner();
+  applyDecisions(m, planner.plan(m, 0).decisions);
+  const times: number[] = [];
+  let next = UNITS;
+  for (let round = 0; round < 25; round++) {
+    const changed = Array.from({ length: batch }, () => add(next++));
+    const t0 = performance.now();
+    const p = planner.plan(m, 0, changed);
+    times.push(performance.now() - t0);
+    if (p.decisions.length !== batch) throw new Error(`bench: a scoped pass placed ${p.decisions.length}`);
+    applyDecisions(m, p.decisions);
+  }
+  return median(times.slice(5));
+}
+
 /** Compacts and defragments between runs, so runs start from the same etcd state. */
 async function compact(client: Etcd3): Promise<void> {
   const rev = (await client.kv.range({ key: Buffer.from('/'), limit: 1 })).header.revision;
@@ -285,8 +353,8 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       const prefix = `/bench-${r}/`;
       if (ONLY_COLD) {
-        cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
-        process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s\n`);
+        cold.push(await engineRun(server, client, `${prefix}cold/`, true));
+        process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s, CPU ${cpuLine(cold[r]!)}\n`);
         continue;
       }
       // Plain and fenced writes, each on keys of its own, in alternating order from run to run.
@@ -294,13 +362,13 @@ async function main(): Promise<void> {
         (f ? fenced : raw).push(await rawRun(client, prefix, f));
         await client.delete().prefix(prefix).exec();
       }
-      engine.push(await engineRun(server.endpoint, client, `${prefix}live/`, false));
+      engine.push(await engineRun(server, client, `${prefix}live/`, false));
       await client.delete().prefix(prefix).exec();
-      cold.push(await engineRun(server.endpoint, client, `${prefix}cold/`, true));
+      cold.push(await engineRun(server, client, `${prefix}cold/`, true));
       await client.delete().prefix(prefix).exec();
       await compact(client);
       process.stderr.write(
-        `run ${r + 1}/${RUNS}: engine ${fmt(engine[r]!.perSec)} (cold ${fmt(cold[r]!.perSec)}) placements/s, raw ${fmt(raw[r]!)} / fenced ${fmt(fenced[r]!)} keys/s\n`,
+        `run ${r + 1}/${RUNS}: engine ${fmt(engine[r]!.perSec)} (cold ${fmt(cold[r]!.perSec)}) placements/s, raw ${fmt(raw[r]!)} / fenced ${fmt(fenced[r]!)} keys/s; CPU at once ${cpuLine(engine[r]!)}; cold ${cpuLine(cold[r]!)}\n`,
       );
     }
   } finally {
@@ -310,6 +378,7 @@ async function main(): Promise<void> {
   if (ONLY_COLD) return;
   const planner = [0, 1, 2].map(() => plannerRun(MACHINES));
   const scale = [100, 1000, 10000].map((n) => ({ n, r: plannerRun(n) }));
+  const scoped = [100, 1000, 10000].map((n) => ({ n, ms: scopedRun(n, 250) }));
 
   const e = median(engine.map((x) => x.perSec));
   const c = median(cold.map((x) => x.perSec));
@@ -328,6 +397,11 @@ async function main(): Promise<void> {
   console.log(
     `| engine placements/s, cold start | ${fmt(UNITS)} units already submitted; clock from spawning the engine process (it lists everything, is elected, plans, writes) to the last unit assigned | ${fmt(c)} /s (${(median(cold.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,
   );
+  const med = (rs: EngineResult[], k: keyof EngineResult['cpu']) =>
+    median(rs.map((x) => x.cpu[k])).toFixed(1);
+  console.log(
+    `| CPU used while placing (submitted at once; cold start) | CPU-seconds from the clock's start to the last assignment: engine process, etcd, this bench (submit and watch); the host has ${availableParallelism()} cores | engine ${med(engine, 'engine')}, etcd ${med(engine, 'etcd')}, bench ${med(engine, 'bench')}; engine ${med(cold, 'engine')}, etcd ${med(cold, 'etcd')}, bench ${med(cold, 'bench')} |`,
+  );
   console.log(
     `| raw etcd batched writes | 128 puts per txn, ${IN_FLIGHT} in flight, assignment-sized values, etcd3 client | ${fmt(rw)} keys/s |`,
   );
@@ -343,6 +417,11 @@ async function main(): Promise<void> {
   for (const { n, r } of scale) {
     console.log(
       `| planner per decision | ${fmt(UNITS)} units, ${fmt(n)} machines | ${r.usPerDecision.toFixed(2)} µs |`,
+    );
+  }
+  for (const { n, ms } of scoped) {
+    console.log(
+      `| planner, a pass after 250 new units | ${fmt(UNITS)} units placed, ${fmt(n)} machines; the pass looks only at what changed | ${ms.toFixed(1)} ms (${((ms * 1000) / 250).toFixed(1)} µs per decision) |`,
     );
   }
   console.log(
