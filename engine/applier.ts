@@ -179,6 +179,7 @@ export class Applier {
                   hash: c.record.hash,
                   desiredState: c.record.desiredState,
                 },
+                record: c.record,
               }
             : { unit: c.unit, machineId: c.machineId, assignment: undefined };
         this.pending.add(w);

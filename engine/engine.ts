@@ -10,6 +10,7 @@
  * retries), 'planned' and 'applied' (what each pass decided and wrote).
  */
 import { EventEmitter } from 'node:events';
+import type { IKeyValue } from 'etcd3';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { FleetError, errorMessage, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -101,6 +102,8 @@ export class Engine extends EventEmitter<EngineEvents> {
    * them (and what they concern, see plan()) unless it must look at everything (`fullPass`).
    */
   private readonly changed = new Set<string>();
+  /** Records of our own writes the watch just brought back (see recognizeEcho). */
+  private readonly echoes = new WeakSet<AssignmentRecord>();
   /** The next pass looks at every unit: machines changed, a re-list, a new term, a failure, the timer. */
   private fullPass = true;
   private scheduled = false;
@@ -170,7 +173,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
     this.units = reg.watchUnits(streamOpts);
     this.machines = reg.watchMachines(streamOpts);
-    this.schedule = reg.watchSchedule(undefined, streamOpts);
+    this.schedule = reg.watchSchedule(undefined, {
+      ...streamOpts,
+      recognize: (key, kv) => this.recognizeEcho(key, kv),
+    });
     this.units.on('put', (e) => this.onUnit(e));
     this.units.on('delete', (e) => this.onUnit(e));
     this.units.on('invalid', (e) => {
@@ -247,13 +253,27 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.kick(true);
   }
 
+  /**
+   * An assignment this engine committed at exactly this revision comes back from the watch as
+   * the record it wrote: no need to decode and validate it again.
+   */
+  private recognizeEcho(key: string, kv: IKeyValue): { id: string; record: AssignmentRecord } | undefined {
+    const p = this.opts.registry.keys.parse(key);
+    if (p.kind !== 'assignment') return undefined;
+    const w = this.applier.pending.committedAt(p.unit, p.machineId, BigInt(kv.mod_revision));
+    if (!w?.record) return undefined;
+    this.echoes.add(w.record);
+    return { id: `${p.machineId}/${p.unit}`, record: w.record };
+  }
+
   private onAssignment(e: StreamEvent<AssignmentRecord>): void {
     if (e.type === 'delete') {
       this.model.deleteAssignment(e.prev.record.unit, e.prev.record.machineId);
       this.changed.add(e.prev.record.unit);
     } else {
       const r = e.item.record;
-      this.changed.add(r.unit);
+      // The echo of our own write: the planner has planned on it since it was sent (pending).
+      if (!this.echoes.delete(r)) this.changed.add(r.unit);
       this.model.putAssignment({
         unit: r.unit,
         machineId: r.machineId,

@@ -8,6 +8,7 @@
  * (the model then shows it, or something newer), or when its transaction failed (dropped: the
  * caller first waits until the model has caught up with etcd, see Engine).
  */
+import type { AssignmentRecord } from '../lib/registry/index.js';
 import type { ClusterModel, ClusterView, ModelAssignment } from './model.js';
 
 /** One schedule write: an assignment put, or (assignment undefined) a removal. */
@@ -15,6 +16,8 @@ export interface PendingWrite {
   readonly unit: string;
   readonly machineId: string;
   readonly assignment: ModelAssignment | undefined;
+  /** The record a put writes (what its echo from the watch holds). */
+  readonly record?: AssignmentRecord;
   /** The revision its transaction committed at (undefined while in flight). */
   revision?: bigint;
 }
@@ -69,6 +72,15 @@ export class PendingSchedule {
       names: () => model.names(),
       roles: model.roles,
     };
+  }
+
+  /**
+   * The latest write of this key if it committed at exactly `modRevision`: then the value etcd
+   * holds at that revision is that write's (one transaction, one value per key).
+   */
+  committedAt(unit: string, machineId: string, modRevision: bigint): PendingWrite | undefined {
+    const w = this.byUnit.get(unit)?.get(machineId);
+    return w?.revision === modRevision ? w : undefined;
   }
 
   /** Drops a write unless a later write of the same key replaced it (that one stays pending). */

@@ -549,7 +549,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.unitsPrefix(), 'units', this.decodeUnitKv);
   }
 
-  watchUnits(opts: StreamOptions = {}): RegistryStream<UnitRecord> {
+  watchUnits(opts: StreamOptions<UnitRecord> = {}): RegistryStream<UnitRecord> {
     return this.stream('units', this.keys.unitsPrefix(), this.decodeUnitKv, opts);
   }
 
@@ -656,7 +656,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** The schedule, or one machine's part of it (an agent watches only its own). */
-  watchSchedule(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<AssignmentRecord> {
+  watchSchedule(
+    machineId: string | undefined,
+    opts: StreamOptions<AssignmentRecord> = {},
+  ): RegistryStream<AssignmentRecord> {
     if (machineId !== undefined) this.refuseMachineId(machineId);
     return this.stream(
       this.scheduleWhat(machineId),
@@ -771,7 +774,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.machinesPrefix(), 'machines', this.decodeMachineKv);
   }
 
-  watchMachines(opts: StreamOptions = {}): RegistryStream<MachineRecord> {
+  watchMachines(opts: StreamOptions<MachineRecord> = {}): RegistryStream<MachineRecord> {
     return this.stream('machines', this.keys.machinesPrefix(), this.decodeMachineKv, opts);
   }
 
@@ -806,7 +809,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.statesPrefix(machineId), this.statesWhat(machineId), this.decodeStateKv);
   }
 
-  watchUnitStates(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<UnitStateRecord> {
+  watchUnitStates(
+    machineId: string | undefined,
+    opts: StreamOptions<UnitStateRecord> = {},
+  ): RegistryStream<UnitStateRecord> {
     if (machineId !== undefined) this.refuseMachineId(machineId);
     return this.stream(
       this.statesWhat(machineId),
@@ -945,7 +951,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     what: string,
     prefix: string,
     decode: (kv: IKeyValue) => KvDecoded<T>,
-    opts: StreamOptions,
+    opts: StreamOptions<T>,
   ): RegistryStream<T> {
     return new RegistryStream<T>(
       {

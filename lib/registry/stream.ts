@@ -117,13 +117,19 @@ export const defaultBackoff: BackoffDelay = (attempt, signal) => {
 
 export const DEFAULT_RESYNC_MS = 10 * 60 * 1000;
 
-export interface StreamOptions {
+export interface StreamOptions<T = unknown> {
   /** Stops the stream when aborted (same as stop()). */
   signal?: AbortSignal;
   /** Delay between retries after a failure (tests inject their own to control time). */
   backoff?: BackoffDelay;
   /** A full re-list every this many ms as a safety net (default 10 minutes; 0: never). */
   resyncIntervalMs?: number;
+  /**
+   * Recognizes a value the caller wrote itself (for the engine: an assignment it committed at
+   * exactly this key's mod revision), so the stream takes the caller's record instead of decoding
+   * and validating the value again. Undefined: decode as usual.
+   */
+  recognize?: (key: string, kv: IKeyValue) => { id: string; record: T } | undefined;
 }
 
 /** What a stream needs from the registry: how to read, decode and wrap errors. */
@@ -159,7 +165,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   constructor(
     private readonly src: StreamSource<T>,
-    private readonly opts: StreamOptions = {},
+    private readonly opts: StreamOptions<T> = {},
   ) {
     super();
     this.backoff = opts.backoff ?? defaultBackoff;
@@ -284,7 +290,8 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   }
 
   private acceptPut(kv: IKeyValue, key: string): void {
-    const d = this.src.decode(kv);
+    const known = this.opts.recognize?.(key, kv);
+    const d = known ? { ok: true as const, ...known } : this.src.decode(kv);
     if (!d.ok) {
       this.src.invalid(key, kv.mod_revision, d.reason);
       const ev = { key, modRevision: kv.mod_revision, reason: d.reason };
