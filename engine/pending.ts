@@ -23,8 +23,8 @@ export interface PendingWrite {
 }
 
 export class PendingSchedule {
-  /** unit -> machine -> the latest write of that key. */
-  private readonly byUnit = new Map<string, Map<string, PendingWrite>>();
+  /** unit -> the latest write of each of its keys (one machine each; usually a single write). */
+  private readonly byUnit = new Map<string, PendingWrite[]>();
   /** The committed writes by revision, so pruning looks only at what it removes. */
   private readonly byRevision = new Map<bigint, readonly PendingWrite[]>();
   private count = 0;
@@ -34,10 +34,18 @@ export class PendingSchedule {
   }
 
   add(w: PendingWrite): void {
-    let per = this.byUnit.get(w.unit);
-    if (!per) this.byUnit.set(w.unit, (per = new Map()));
-    if (!per.has(w.machineId)) this.count++;
-    per.set(w.machineId, w);
+    const ws = this.byUnit.get(w.unit);
+    if (!ws) {
+      this.byUnit.set(w.unit, [w]);
+      this.count++;
+      return;
+    }
+    const i = ws.findIndex((x) => x.machineId === w.machineId);
+    if (i >= 0) ws[i] = w;
+    else {
+      ws.push(w);
+      this.count++;
+    }
   }
 
   /** Writes committed at `revision` (their transaction succeeded). */
@@ -79,17 +87,18 @@ export class PendingSchedule {
    * holds at that revision is that write's (one transaction, one value per key).
    */
   committedAt(unit: string, machineId: string, modRevision: bigint): PendingWrite | undefined {
-    const w = this.byUnit.get(unit)?.get(machineId);
+    const w = this.byUnit.get(unit)?.find((x) => x.machineId === machineId);
     return w?.revision === modRevision ? w : undefined;
   }
 
   /** Drops a write unless a later write of the same key replaced it (that one stays pending). */
   private forget(w: PendingWrite): void {
-    const per = this.byUnit.get(w.unit);
-    if (per?.get(w.machineId) !== w) return;
-    per.delete(w.machineId);
+    const ws = this.byUnit.get(w.unit);
+    const i = ws ? ws.indexOf(w) : -1;
+    if (i < 0) return;
+    ws!.splice(i, 1);
     this.count--;
-    if (per.size === 0) this.byUnit.delete(w.unit);
+    if (ws!.length === 0) this.byUnit.delete(w.unit);
   }
 }
 
@@ -105,7 +114,7 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
 
   constructor(
     private readonly base: ReadonlyMap<string, PerUnit>,
-    private readonly writes: ReadonlyMap<string, ReadonlyMap<string, PendingWrite>>,
+    private readonly writes: ReadonlyMap<string, readonly PendingWrite[]>,
   ) {}
 
   get(unit: string): PerUnit | undefined {
@@ -113,9 +122,9 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
     if (ws === undefined) return this.base.get(unit);
     if (this.applied.has(unit)) return this.applied.get(unit);
     const per = new Map(this.base.get(unit) ?? []);
-    for (const [machineId, w] of ws) {
-      if (w.assignment) per.set(machineId, w.assignment);
-      else per.delete(machineId);
+    for (const w of ws) {
+      if (w.assignment) per.set(w.machineId, w.assignment);
+      else per.delete(w.machineId);
     }
     const result = per.size > 0 ? per : undefined;
     this.applied.set(unit, result);

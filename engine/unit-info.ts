@@ -117,7 +117,11 @@ function deriveParsed(name: string, unit: ParsedUnit): Derived {
  * hashes as the registry's default check. Bounded.
  */
 export class ParseCache {
-  private readonly parsed = new Map<string, ParsedUnit>();
+  /**
+   * The parse of the body checked last: the engine reads a unit (take) right after the registry
+   * checked it, in the same event, so one slot is enough (a map of every parse costs more).
+   */
+  private last: { body: string; unit: ParsedUnit } | undefined;
   private readonly verdicts = new Map<string, ReturnType<UnitBodyCheck>>();
 
   constructor(private readonly max = 250_000) {}
@@ -133,17 +137,18 @@ export class ParseCache {
       verdict = { ok: false, reason: 'the file sets no option (is it a unit file?)' };
     } else {
       verdict = { ok: true, hash: unitHash(r.unit) };
-      bounded(this.parsed, this.max).set(body, r.unit);
+      this.last = { body, unit: r.unit };
     }
     bounded(this.verdicts, this.max).set(body, verdict);
     return verdict;
   });
 
-  /** The parse of a body the check accepted, if still kept (it is then forgotten). */
+  /** The parse of a body the check accepted, if it was the last one checked (it is then forgotten). */
   take(body: string): ParsedUnit | undefined {
-    const p = this.parsed.get(body);
-    if (p) this.parsed.delete(body);
-    return p;
+    const last = this.last;
+    if (last === undefined || last.body !== body) return undefined;
+    this.last = undefined;
+    return last.unit;
   }
 }
 
