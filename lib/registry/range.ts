@@ -49,46 +49,83 @@ export async function rangePrefix(
   prefix: string,
   opts: RangeOptions = {},
 ): Promise<{ kvs: IKeyValue[]; revision: string }> {
+  let kvs: IKeyValue[] = [];
+  const { revision } = await forEachPage(client, prefix, opts, (page, restarted) => {
+    if (restarted) kvs = [];
+    for (const kv of page) kvs.push(kv);
+  });
+  return { kvs, revision };
+}
+
+/**
+ * Reads every key under prefix, in key order, at one revision (the first page's), handing each
+ * page to `onPage` as it arrives while the next page is already being read (etcd works on it
+ * while the caller works on this one). `restarted` is true on the first page after etcd compacted
+ * the revision between two pages: the reading started over at a new revision, and what the
+ * earlier pages said must be forgotten. Resolves with the revision once the last page was given.
+ */
+export async function forEachPage(
+  client: Etcd3,
+  prefix: string,
+  opts: RangeOptions,
+  onPage: (kvs: IKeyValue[], restarted: boolean) => void,
+): Promise<{ revision: string }> {
   const end = prefixEnd(prefix);
   let page = opts.pageSize ?? DEFAULT_PAGE_SIZE;
   let start = Buffer.from(prefix);
   let revision: string | undefined;
-  let kvs: IKeyValue[] = [];
+  let keys = 0;
   let bytes = 0;
+  let restarted = false;
   const max = opts.maxPageSize ?? MAX_PAGE_SIZE;
+  const read = () =>
+    client.kv.range({
+      key: start,
+      range_end: end,
+      limit: page,
+      ...(revision !== undefined ? { revision } : {}),
+      ...(opts.keysOnly ? { keys_only: true } : {}),
+    });
+  let next = read();
   for (;;) {
     let res;
     try {
-      res = await client.kv.range({
-        key: start,
-        range_end: end,
-        limit: page,
-        ...(revision !== undefined ? { revision } : {}),
-        ...(opts.keysOnly ? { keys_only: true } : {}),
-      });
+      res = await next;
     } catch (e) {
       if (tooLarge(e) && page > 1) {
         page = Math.max(1, Math.floor(page / 2));
+        next = read();
         continue;
       }
       if (revision !== undefined && compacted(e)) {
         // Our snapshot revision was compacted between pages: start over at a new one.
         revision = undefined;
-        kvs = [];
+        keys = 0;
         bytes = 0;
         start = Buffer.from(prefix);
+        restarted = true;
+        next = read();
         continue;
       }
       throw e;
     }
     revision ??= res.header.revision;
-    for (const kv of res.kvs) {
-      kvs.push(kv);
-      bytes += kv.key.length + kv.value.length;
-    }
-    page = nextPageSize(page, kvs.length, bytes, max);
+    keys += res.kvs.length;
+    for (const kv of res.kvs) bytes += kv.key.length + kv.value.length;
+    page = nextPageSize(page, keys, bytes, max);
     const last = res.kvs[res.kvs.length - 1];
-    if (!res.more || last === undefined) return { kvs, revision };
-    start = Buffer.concat([last.key, Buffer.from([0])]);
+    const more = res.more && last !== undefined;
+    if (more) {
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+      next = read();
+    }
+    try {
+      onPage(res.kvs, restarted);
+    } catch (e) {
+      if (more) next.catch(() => undefined); // not awaited any more
+      throw e;
+    }
+    restarted = false;
+    if (!more) return { revision };
   }
 }

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, IWatchCreateRequest, IWatchResponse, Watcher } from 'etcd3';
 import type { FleetError } from '../errors.js';
 import { prefixEnd } from './keys.js';
-import { rangePrefix } from './range.js';
+import { forEachPage, rangePrefix } from './range.js';
 
 /** A valid record as read from etcd, with where and when it was written. */
 export interface Stored<T> {
@@ -195,8 +195,19 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     if (this.started) throw new Error(`the ${this.src.what} stream was already started`);
     this.started = true;
     if (this.stopped) return;
-    const listing = await this.list();
-    this.applyListing(listing, 'initial');
+    // Page by page: each page is taken in while etcd reads the next (nothing plans on the stream
+    // before start() resolves, so a half-listed prefix is never acted on).
+    let seen = new Set<string>();
+    let revision: string;
+    try {
+      ({ revision } = await forEachPage(this.src.client, this.src.prefix, {}, (kvs, restarted) => {
+        if (restarted) seen = new Set();
+        this.listingPage(kvs, seen);
+      }));
+    } catch (e) {
+      throw this.src.wrapError(e, `list ${this.src.what} (${this.src.prefix})`);
+    }
+    this.endListing(seen, BigInt(revision), 'initial');
     this.openWatch();
     this.scheduleResync();
   }
@@ -271,22 +282,32 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   private applyListing(listing: { kvs: IKeyValue[]; revision: bigint }, reason: SyncReason): void {
     const seen = new Set<string>();
-    for (const kv of listing.kvs) {
+    this.listingPage(listing.kvs, seen);
+    this.endListing(seen, listing.revision, reason);
+  }
+
+  /** Takes in part of a listing: what changed is emitted; the keys are added to `seen`. */
+  private listingPage(kvs: readonly IKeyValue[], seen: Set<string>): void {
+    for (const kv of kvs) {
       const key = kv.key.toString();
       seen.add(key);
       const cached = this.cache.get(key);
       if (cached && cached.modRevision === kv.mod_revision) continue;
       this.acceptPut(kv, key);
     }
+  }
+
+  /** After the last page of a listing at `revision`: whatever it did not show is gone. */
+  private endListing(seen: ReadonlySet<string>, revision: bigint, reason: SyncReason): void {
     for (const key of [...this.invalidKeys.keys()]) if (!seen.has(key)) this.forget(key);
     for (const [key, prev] of [...this.cache]) {
       if (seen.has(key)) continue;
       this.cache.delete(key);
       this.forget(key);
-      this.emit('delete', { type: 'delete', prev, revision: listing.revision.toString() });
+      this.emit('delete', { type: 'delete', prev, revision: revision.toString() });
     }
-    this.position = listing.revision;
-    this.emit('synced', { revision: listing.revision.toString(), reason });
+    this.position = revision;
+    this.emit('synced', { revision: revision.toString(), reason });
   }
 
   private acceptPut(kv: IKeyValue, key: string): void {
