@@ -50,25 +50,16 @@ interface Derived {
 }
 
 /**
- * Reads a unit. Bodies repeat (instances of one template, re-lists), so results are memoized by
- * name and body; the cache is bounded.
+ * Reads a unit: with a ParseCache, from the parse the registry's check just made (the usual case in
+ * the engine), else by parsing. Not memoized: a unit is read when its key changes, and parsing a
+ * unit file costs a few µs (a memo of 100,000 entries costs more, in maps and garbage collection).
  */
 export class UnitReader {
-  private readonly memo = new Map<string, Derived>();
-
-  constructor(
-    private readonly parses?: ParseCache,
-    private readonly max = 50_000,
-  ) {}
+  constructor(private readonly parses?: ParseCache) {}
 
   read(input: UnitInput): ModelUnit {
-    const key = `${input.name}\u0000${input.hash}`;
-    let d = this.memo.get(key);
-    if (!d) {
-      const parsed = this.parses?.take(input.body);
-      d = parsed ? deriveParsed(input.name, parsed) : derive(input.name, input.body);
-      bounded(this.memo, this.max).set(key, d);
-    }
+    const parsed = this.parses?.take(input.body);
+    const d = parsed ? deriveParsed(input.name, parsed) : derive(input.name, input.body);
     const unit: ModelUnit = {
       name: input.name,
       desiredState: input.desiredState,
@@ -113,34 +104,25 @@ function deriveParsed(name: string, unit: ParsedUnit): Derived {
 /**
  * The registry checks every unit body it reads (units/parse + units/canonical); the engine needs
  * the same parse to read [X-Fleet]. Given to the registry as its `checkUnitBody`, this keeps the
- * parse so the engine's UnitReader does not parse each file a second time. Same verdicts and
- * hashes as the registry's default check. Bounded.
+ * last parse so the engine's UnitReader does not parse the file a second time. Same verdicts and
+ * hashes as the registry's default check. Not memoized (see UnitReader), but marked so: the
+ * registry adds no memo of its own either.
  */
 export class ParseCache {
   /**
    * The parse of the body checked last: the engine reads a unit (take) right after the registry
-   * checked it, in the same event, so one slot is enough (a map of every parse costs more).
+   * checked it, in the same event, so one slot is enough.
    */
   private last: { body: string; unit: ParsedUnit } | undefined;
-  private readonly verdicts = new Map<string, ReturnType<UnitBodyCheck>>();
 
-  constructor(private readonly max = 250_000) {}
-
-  /** The registry's checkUnitBody: remembers its verdicts (so the registry adds no memo of its own). */
+  /** The registry's checkUnitBody. */
   readonly check: UnitBodyCheck = markMemoized((body) => {
-    const known = this.verdicts.get(body);
-    if (known) return known;
     const r = parseUnitFile(body);
-    let verdict: ReturnType<UnitBodyCheck>;
-    if (!r.ok) verdict = { ok: false, reason: r.error.message };
-    else if (r.unit.options.length === 0) {
-      verdict = { ok: false, reason: 'the file sets no option (is it a unit file?)' };
-    } else {
-      verdict = { ok: true, hash: unitHash(r.unit) };
-      this.last = { body, unit: r.unit };
-    }
-    bounded(this.verdicts, this.max).set(body, verdict);
-    return verdict;
+    if (!r.ok) return { ok: false, reason: r.error.message };
+    if (r.unit.options.length === 0)
+      return { ok: false, reason: 'the file sets no option (is it a unit file?)' };
+    this.last = { body, unit: r.unit };
+    return { ok: true, hash: unitHash(r.unit) };
   });
 
   /** The parse of a body the check accepted, if it was the last one checked (it is then forgotten). */
@@ -150,13 +132,4 @@ export class ParseCache {
     this.last = undefined;
     return last.unit;
   }
-}
-
-/**
- * Forgets everything once full. (Evicting the oldest entry one at a time is quadratic in V8: a Map
- * keeps deleted slots until it rehashes, and keys().next() walks over them.)
- */
-function bounded<K, V>(m: Map<K, V>, max: number): Map<K, V> {
-  if (m.size >= max) m.clear();
-  return m;
 }

@@ -12,6 +12,7 @@
  * A factory of role "engine" is skipped when disable_engine is set, one of role "agent" when
  * disable_agent is set.
  */
+import type { ParseCache } from '../engine/unit-info.js';
 import type { Etcd3 } from 'etcd3';
 import type { FleetConfig } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
@@ -37,6 +38,8 @@ export interface ComponentContext {
   config: FleetConfig;
   client: Etcd3;
   registry: Registry;
+  /** The registry's unit-file check, which keeps its last parse for the engine. */
+  parseCache?: ParseCache;
   /** A logger named after the component; follows the reloaded verbosity. */
   log: Logger;
   /** Register metrics here (placements, reconcile latency...); served on /metrics. */

@@ -3,6 +3,7 @@
  * SIGHUP -> reload; SIGTERM -> STOPPING, components stopped in reverse, listeners closed, etcd
  * closed. One log line per event.
  */
+import { ParseCache } from '../engine/unit-info.js';
 import { readFileSync } from 'node:fs';
 import type { Etcd3 } from 'etcd3';
 import type { FleetConfig } from '../lib/config.js';
@@ -119,8 +120,11 @@ export class Fleetd {
         prefix: cfg.etcdKeyPrefix,
       });
       this.client = await connectEtcd(cfg);
+      // The engine reads [X-Fleet] from the parse the registry's check makes (one parse per unit).
+      const parseCache = new ParseCache();
       const registry = new Registry(this.client, {
         ...registryOptionsFrom(cfg),
+        checkUnitBody: parseCache.check,
         onInvalid: (r) => this.log.warn(r.message),
       });
       await registry.checkSchema();
@@ -154,6 +158,7 @@ export class Fleetd {
           config: cfg,
           client: this.client,
           registry,
+          parseCache,
           log: this.log.child(f.name),
           metrics: this.metrics,
           setPlacementExplainer: (e) => api.setExplainer(e),

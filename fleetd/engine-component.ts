@@ -20,6 +20,7 @@ class EngineComponent implements Component {
       candidate,
       leaseTtlSeconds: config.engineLeaseTtlSeconds,
       reconcileIntervalMs: config.engineReconcileIntervalMs,
+      ...(this.ctx.parseCache ? { parseCache: this.ctx.parseCache } : {}),
       log,
       signal,
     });
