@@ -425,7 +425,7 @@ async function main(): Promise<void> {
   }
   for (const { n, ms } of scoped) {
     console.log(
-      `| planner, a pass after 250 new units | ${fmt(UNITS)} units placed, ${fmt(n)} machines; the pass looks only at what changed | ${ms.toFixed(1)} ms (${((ms * 1000) / 250).toFixed(1)} µs per decision) |`,
+      `| planner, a pass after 250 new units, ${fmt(n)} machines | ${fmt(UNITS)} units placed; the pass looks only at what changed | ${ms.toFixed(1)} ms (${((ms * 1000) / 250).toFixed(1)} µs per decision) |`,
     );
   }
   console.log(
