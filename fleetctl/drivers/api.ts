@@ -227,7 +227,10 @@ export class ApiDriver implements Driver {
       ['cert', '--cert-file', opts.certFile],
       ['key', '--key-file', opts.keyFile],
     ] as const) {
-      if (!path) continue;
+      // A unix socket is this machine's fleetd: no TLS to speak, so the files (often set for the
+      // whole shell, as fleet-lab's export line does) are left unused. Plain http:// with TLS
+      // files is a mistake worth a word: the user meant https://.
+      if (!path || target.socketPath !== undefined) continue;
       if (target.protocol !== 'https:') {
         throw new DriverError(
           'USAGE',

@@ -273,6 +273,15 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
     ]);
   });
 
+  it('TLS files with a plain http:// endpoint are refused in one sentence (https:// was meant)', async () => {
+    const r = await run(['list-units', '--endpoint=http://127.0.0.1:1', `--ca-file=${join(dir, 'ca.pem')}`]);
+    expect(r.status, 'a usage error').to.equal(2);
+    expect(r.stderr).to.equal(
+      'fleetctl: --ca-file is set but --endpoint http://127.0.0.1:1 is not https://; use an https:// endpoint or drop the TLS flags\n' +
+        "Run 'fleetctl --help' for usage.\n",
+    );
+  });
+
   it('a silent server is one sentence naming it and --request-timeout', async () => {
     srv = await serve(() => ({ status: 200, body: { units: [] }, delayMs: 3000 }));
     driver = await open(srv.endpoint, 200);
@@ -321,6 +330,17 @@ describe('fleetctl API driver: fleet API v1 wire format', function () {
       'UNIT\t\tMACHINE\t\t\tACTIVE\tSUB\na.service\t01234567.../10.0.0.1\tactive\trunning\n',
     );
     expect(r.status).to.equal(0);
+    // TLS files set for the whole shell (fleet-lab's export line) are left unused on a unix socket.
+    const withTls = await run(['list-units'], {
+      env: {
+        FLEETCTL_ENDPOINT: srv.endpoint,
+        FLEETCTL_CA_FILE: join(dir, 'no-such-ca.pem'),
+        FLEETCTL_CERT_FILE: join(dir, 'no-such-cert.pem'),
+        FLEETCTL_KEY_FILE: join(dir, 'no-such-key.pem'),
+      },
+    });
+    expect(withTls.stderr).to.equal('');
+    expect(withTls.stdout).to.equal(r.stdout);
     const gone = await run(['list-units', `--endpoint=unix://${join(dir, 'none.sock')}`]);
     expect(gone.status).to.equal(1);
     expect(gone.stderr).to.equal(
