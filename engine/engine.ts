@@ -168,6 +168,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     const reg = this.opts.registry;
     const streamOpts = {
       signal: this.stopping.signal,
+      // Nothing plans before start() resolves (the campaign begins after), so the first listings
+      // may be taken in page by page while etcd reads the next page.
+      takeInPages: true,
       ...(this.opts.relistIntervalMs !== undefined ? { resyncIntervalMs: this.opts.relistIntervalMs } : {}),
       ...(this.opts.backoff ? { backoff: this.opts.backoff } : {}),
     };

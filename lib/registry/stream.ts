@@ -130,6 +130,13 @@ export interface StreamOptions<T = unknown> {
    * and validating the value again. Undefined: decode as usual.
    */
   recognize?: (key: string, kv: IKeyValue) => { id: string; record: T } | undefined;
+  /**
+   * Emit the first listing page by page while etcd reads the next page, instead of all at once
+   * after the last. Only for a caller that acts on nothing before start() resolves (the engine
+   * campaigns after): events then arrive across several turns of the event loop, and a handler
+   * that reacts at once would see a half-listed prefix (an agent would stop what it did not see yet).
+   */
+  takeInPages?: boolean;
 }
 
 /** What a stream needs from the registry: how to read, decode and wrap errors. */
@@ -195,8 +202,12 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     if (this.started) throw new Error(`the ${this.src.what} stream was already started`);
     this.started = true;
     if (this.stopped) return;
-    // Page by page: each page is taken in while etcd reads the next (nothing plans on the stream
-    // before start() resolves, so a half-listed prefix is never acted on).
+    if (!this.opts.takeInPages) {
+      this.applyListing(await this.list(), 'initial');
+      this.openWatch();
+      this.scheduleResync();
+      return;
+    }
     let seen = new Set<string>();
     let revision: string;
     try {
