@@ -512,11 +512,26 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
           this.jobs.finish(job, { unit, result });
           // PropertiesChanged carries the new state of a unit we know; ask only about the others.
           if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
-        } else if (msg.member === 'UnitNew' || msg.member === 'UnitRemoved') {
+        } else if (msg.member === 'UnitRemoved') {
+          // systemd drops only an inactive unit nothing refers to: it is inactive now. Asking
+          // (ListUnitsByNames) would load it again just to say so, and once collected it would
+          // be removed again, round and round: with many such units PID 1 is kept too busy to
+          // run its job queue (stop jobs waited ~90 s after a restart, test/functional/scale).
           const unit = msg.body[0] as string;
-          if (this.watched.has(unit) && (msg.member === 'UnitRemoved' || !this.states.get(unit))) {
-            this.markDirty(unit);
-          }
+          if (!this.watched.has(unit)) return;
+          this.dirty.delete(unit);
+          const cur = this.states.get(unit);
+          const next = {
+            loadState: cur?.loadState ?? 'not-found',
+            activeState: 'inactive',
+            subState: 'dead',
+          };
+          if (cur && sameState(cur, next)) return;
+          this.states.set(unit, next);
+          this.emit('changed', new Map([[unit, next]]));
+        } else if (msg.member === 'UnitNew') {
+          const unit = msg.body[0] as string;
+          if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
         }
         return;
       }
