@@ -521,14 +521,11 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
           if (!this.watched.has(unit)) return;
           this.dirty.delete(unit);
           const cur = this.states.get(unit);
-          const next = {
+          this.stateFromSignal(unit, cur, {
             loadState: cur?.loadState ?? 'not-found',
             activeState: 'inactive',
             subState: 'dead',
-          };
-          if (cur && sameState(cur, next)) return;
-          this.states.set(unit, next);
-          this.emit('changed', new Map([[unit, next]]));
+          });
         } else if (msg.member === 'UnitNew') {
           const unit = msg.body[0] as string;
           if (this.watched.has(unit) && !this.states.get(unit)) this.markDirty(unit);
@@ -545,18 +542,22 @@ export class SystemdClient extends EventEmitter<SystemdEvents> {
           this.markDirty(unit);
           return;
         }
-        const next: SystemdUnitState = {
+        this.stateFromSignal(unit, cur, {
           loadState: String(changed.LoadState?.value ?? cur.loadState),
           activeState: String(changed.ActiveState?.value ?? cur.activeState),
           subState: String(changed.SubState?.value ?? cur.subState),
-        };
-        if (sameState(cur, next)) return;
-        this.states.set(unit, next);
-        this.emit('changed', new Map([[unit, next]]));
+        });
       }
     } catch (e) {
       this.emit('warning', systemdError(e, 'read a systemd signal'));
     }
+  }
+
+  /** A unit's state as a signal told it: kept, and announced if it changed. */
+  private stateFromSignal(unit: string, cur: SystemdUnitState | undefined, next: SystemdUnitState): void {
+    if (cur && sameState(cur, next)) return;
+    this.states.set(unit, next);
+    this.emit('changed', new Map([[unit, next]]));
   }
 
   // ------------------------------------------------------------------ unit files

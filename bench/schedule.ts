@@ -264,40 +264,11 @@ async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<n
   return (txns * per) / ((performance.now() - t0) / 1000);
 }
 
-/** The planner alone: a model of `machines` machines and UNITS units, one pass, decisions/s. */
-function plannerRun(machines: number): { perSec: number; usPerDecision: number } {
-  const m = new ClusterModel();
-  const cache = new ParseCache();
-  const reader = new UnitReader(cache);
-  for (let i = 0; i < machines; i++) {
-    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
-  }
-  for (let i = 0; i < UNITS; i++) {
-    const b = body(i);
-    const v = cache.check(b);
-    if (!v.ok) throw new Error(v.reason);
-    m.putUnit(
-      reader.read({
-        name: `u${i}.service`,
-        body: b,
-        hash: v.hash,
-        desiredState: 'launched',
-      }),
-    );
-  }
-  const t0 = performance.now();
-  const p = plan(m, 0);
-  const ms = performance.now() - t0;
-  if (p.decisions.length !== UNITS) throw new Error(`bench: the planner placed ${p.decisions.length}`);
-  return { perSec: UNITS / (ms / 1000), usPerDecision: (ms * 1000) / UNITS };
-}
-
 /**
- * The planner after a few changes: UNITS units placed on `machines` machines, then rounds of
- * `batch` new units, each planned by a Planner that remembers the last pass (what the engine does
- * while units keep coming). Median ms per pass.
+ * A model of `machines` machines and UNITS units (none placed), read as the engine reads them;
+ * `add(i)` puts unit u<i> and returns its name.
  */
-function scopedRun(machines: number, batch: number): number {
+function benchModel(machines: number): { m: ClusterModel; add: (i: number) => string } {
   const m = new ClusterModel();
   const cache = new ParseCache();
   const reader = new UnitReader(cache);
@@ -313,6 +284,26 @@ function scopedRun(machines: number, batch: number): number {
     return name;
   };
   for (let i = 0; i < UNITS; i++) add(i);
+  return { m, add };
+}
+
+/** The planner alone: a model of `machines` machines and UNITS units, one pass, decisions/s. */
+function plannerRun(machines: number): { perSec: number; usPerDecision: number } {
+  const { m } = benchModel(machines);
+  const t0 = performance.now();
+  const p = plan(m, 0);
+  const ms = performance.now() - t0;
+  if (p.decisions.length !== UNITS) throw new Error(`bench: the planner placed ${p.decisions.length}`);
+  return { perSec: UNITS / (ms / 1000), usPerDecision: (ms * 1000) / UNITS };
+}
+
+/**
+ * The planner after a few changes: UNITS units placed on `machines` machines, then rounds of
+ * `batch` new units, each planned by a Planner that remembers the last pass (what the engine does
+ * while units keep coming). Median ms per pass.
+ */
+function scopedRun(machines: number, batch: number): number {
+  const { m, add } = benchModel(machines);
   const planner = new Planner();
   applyDecisions(m, planner.plan(m, 0).decisions);
   const times: number[] = [];

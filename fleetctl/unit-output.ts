@@ -5,8 +5,8 @@
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { RequestOptions } from 'node:https';
-import { readFileSync } from 'node:fs';
 import { DriverError, type DriverOptions } from './driver.js';
+import { readTlsFiles } from './tls-files.js';
 import { tlsProblem } from './tls-words.js';
 
 export type UnitOutputRequest = { kind: 'status' } | { kind: 'journal'; lines: number; follow: boolean };
@@ -127,24 +127,7 @@ export async function remoteTarget(
     );
   }
   const https = url.protocol === 'https:';
-  const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-  if (https) {
-    for (const [slot, flag, path] of [
-      ['ca', '--ca-file', opts.caFile],
-      ['cert', '--cert-file', opts.certFile],
-      ['key', '--key-file', opts.keyFile],
-    ] as const) {
-      if (!path) continue;
-      try {
-        tls[slot] = readFileSync(path);
-      } catch (e) {
-        throw new DriverError(
-          'CONFIG',
-          `cannot read ${flag} ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix the path`,
-        );
-      }
-    }
-  }
+  const tls = https ? readTlsFiles(opts) : {};
   const mod = https ? await import('node:https') : await import('node:http');
   const what = `the fleetd of ${ctx.where} at ${url.origin} (for unit ${ctx.unit})`;
   const hint = https

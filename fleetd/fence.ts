@@ -166,14 +166,17 @@ async function stopUnits(
     const stopped = new Set<string>();
     let active: string[] = [];
     for (let round = 0; round < STOP_ROUNDS; round++) {
-      try {
-        const states = await sd.list(units);
-        // The first round stops every unit: one that is still inactive may have a start job
-        // queued by the agent that just died (it would start after the lease is revoked, and
-        // run twice); StopUnit replaces that job. Later rounds stop what is still running.
-        active = round === 0 ? units : units.filter((u) => stopping(states.get(u)?.activeState));
-      } catch (e) {
-        return { stopped: [...stopped], stillActive: [], problem: errorMessage(e) };
+      // The first round stops every unit: one that is still inactive may have a start job
+      // queued by the agent that just died (it would start after the lease is revoked, and run
+      // twice); StopUnit replaces that job. Later rounds stop what is still running.
+      if (round === 0) active = units;
+      else {
+        try {
+          const states = await sd.list(units);
+          active = units.filter((u) => stopping(states.get(u)?.activeState));
+        } catch (e) {
+          return { stopped: [...stopped], stillActive: [], problem: errorMessage(e) };
+        }
       }
       if (active.length === 0) break;
       await Promise.all(

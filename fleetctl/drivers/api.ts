@@ -17,7 +17,6 @@
  * Endpoints: unix:///path/to.sock (default unix:///var/run/fleet.sock) or http(s)://host:port.
  * Only node:http(s) is loaded: never the etcd client.
  */
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { RequestOptions } from 'node:https';
 import {
@@ -35,6 +34,7 @@ import {
   type UnitStateInfo,
   type WhyInfo,
 } from '../driver.js';
+import { readTlsFiles, tlsFlagsSet, type TlsFiles } from '../tls-files.js';
 import { tlsProblem } from '../tls-words.js';
 import type { UnitOutputRequest, UnitOutputResult } from '../unit-output.js';
 // units/ (the unit-file grammar) is loaded only by the calls that read or send unit files, so
@@ -210,7 +210,7 @@ export class ApiDriver implements Driver {
   private constructor(
     private readonly target: ApiTarget,
     private readonly timeoutMs: number,
-    private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+    private readonly tls: TlsFiles,
     private readonly httpsModule: typeof import('node:https') | undefined,
   ) {
     this.endpoint = target.endpoint;
@@ -221,30 +221,19 @@ export class ApiDriver implements Driver {
 
   static async open(opts: DriverOptions): Promise<ApiDriver> {
     const target = parseApiEndpoint(opts.endpoint);
-    const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-    for (const [slot, flag, path] of [
-      ['ca', '--ca-file', opts.caFile],
-      ['cert', '--cert-file', opts.certFile],
-      ['key', '--key-file', opts.keyFile],
-    ] as const) {
-      // A unix socket is this machine's fleetd: no TLS to speak, so the files (often set for the
-      // whole shell, as fleet-lab's export line does) are left unused. Plain http:// with TLS
-      // files is a mistake worth a word: the user meant https://.
-      if (!path || target.socketPath !== undefined) continue;
-      if (target.protocol !== 'https:') {
+    // A unix socket is this machine's fleetd: no TLS to speak, so the files (often set for the
+    // whole shell, as fleet-lab's export line does) are left unused. Plain http:// with TLS files
+    // is a mistake worth a word: the user meant https://.
+    let tls: TlsFiles = {};
+    if (target.socketPath === undefined) {
+      const first = tlsFlagsSet(opts)[0];
+      if (first && target.protocol !== 'https:') {
         throw new DriverError(
           'USAGE',
-          `${flag} is set but --endpoint ${target.endpoint} is not https://; use an https:// endpoint or drop the TLS flags`,
+          `${first.flag} is set but --endpoint ${target.endpoint} is not https://; use an https:// endpoint or drop the TLS flags`,
         );
       }
-      try {
-        tls[slot] = readFileSync(path);
-      } catch (e) {
-        throw new DriverError(
-          'CONFIG',
-          `cannot read ${flag} ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix the path`,
-        );
-      }
+      tls = readTlsFiles(opts);
     }
     const httpsModule = target.protocol === 'https:' ? await import('node:https') : undefined;
     return new ApiDriver(target, opts.requestTimeoutMs, tls, httpsModule);
