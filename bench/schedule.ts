@@ -37,9 +37,12 @@ const args = new Map(
 const RUNS = Number(args.get('runs') || 3);
 const MACHINES = Number(args.get('machines') || 1000);
 const UNITS = Number(args.get('units') || 100000);
-/** --only=cold: only the cold-start engine runs (for profiling). */
+/** --only=cold / --only=once: only the cold-start or only the submitted-at-once engine runs (for profiling). */
 const ONLY_COLD = args.get('only') === 'cold';
+const ONLY_ONCE = args.get('only') === 'once';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
+/** Units per Registry.submitUnits call when submitting at once. */
+const SUBMIT_BATCH = Number(args.get('submit-batch') || 1016);
 
 /** Engine processes running now (stopped by PID if the bench is interrupted). */
 const engines = new Set<ChildProcess>();
@@ -128,12 +131,10 @@ async function engineRun(
     body: body(i),
     desiredState: 'launched',
   }));
-  // "At once": the whole set in concurrent batched submissions.
-  const per = Math.ceil(UNITS / IN_FLIGHT);
+  // "At once": the whole set in batched submissions, IN_FLIGHT at a time.
+  const batches = Math.ceil(UNITS / SUBMIT_BATCH);
   const submitAll = () =>
-    Promise.all(
-      Array.from({ length: IN_FLIGHT }, (_, k) => reg.submitUnits(units.slice(k * per, (k + 1) * per))),
-    );
+    pool(batches, IN_FLIGHT, (k) => reg.submitUnits(units.slice(k * SUBMIT_BATCH, (k + 1) * SUBMIT_BATCH)));
   // Count assignments as they appear (keys only: the bench must not compete for CPU).
   let assigned = 0;
   let done: () => void = () => undefined;
@@ -348,6 +349,13 @@ async function main(): Promise<void> {
         process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s, CPU ${cpuLine(cold[r]!)}\n`);
         continue;
       }
+      if (ONLY_ONCE) {
+        engine.push(await engineRun(server, client, `${prefix}live/`, false));
+        await client.delete().prefix(prefix).exec();
+        await compact(client);
+        process.stderr.write(`at once: ${fmt(engine[r]!.perSec)} placements/s, CPU ${cpuLine(engine[r]!)}\n`);
+        continue;
+      }
       // Plain and fenced writes, each on keys of its own, in alternating order from run to run.
       for (const f of r % 2 === 0 ? [false, true] : [true, false]) {
         (f ? fenced : raw).push(await rawRun(client, prefix, f));
@@ -370,7 +378,7 @@ async function main(): Promise<void> {
     client.close();
     await server.remove();
   }
-  if (ONLY_COLD) return;
+  if (ONLY_COLD || ONLY_ONCE) return;
   const planner = [0, 1, 2].map(() => plannerRun(MACHINES));
   const scale = [100, 1000, 10000].map((n) => ({ n, r: plannerRun(n) }));
   const scoped = [100, 1000, 10000].map((n) => ({ n, ms: scopedRun(n, 250) }));

@@ -92,8 +92,9 @@ export class Planner {
       p = new Pass(view, this.placements).run(now);
     } else {
       const names = new Set(changed);
-      for (const d of this.last.decisions) names.add(d.unit);
-      this.placements.refresh(view, names);
+      const refreshed = new Set(names);
+      for (const d of this.last.decisions) refreshed.add(d.unit);
+      this.placements.refresh(view, refreshed);
       const unplaced = this.last.unplaced.map((u) => u.unit);
       p = new Pass(view, this.placements).run(now, { changed: names, unplaced });
     }

@@ -139,6 +139,26 @@ export function emptyRequirements(): FleetRequirements {
   };
 }
 
+/** What a unit without [X-Fleet] options requires: nothing. Frozen, shared by all such units. */
+const NO_REQUIREMENTS: FleetRequirements = Object.freeze({
+  global: false,
+  machineId: null,
+  machineOf: Object.freeze([]) as unknown as string[],
+  conflicts: Object.freeze([]) as unknown as string[],
+  replaces: Object.freeze([]) as unknown as string[],
+  machineMetadata: Object.freeze({}),
+  machineMetadataNot: Object.freeze({}),
+});
+
+function emptySources(): RequirementSources {
+  return { machineId: null, machineOf: new Map(), conflicts: new Map(), replaces: new Map(), global: null };
+}
+
+/** An option of [X-Fleet], or of a section named so in another case (warned about below). */
+function mayBeXFleet(opt: UnitOption): boolean {
+  return opt.section.length === X_FLEET_SECTION.length && opt.section.toLowerCase() === X_FLEET_SECTION.toLowerCase();
+}
+
 function pushUnique(map: Map<string, string[]>, key: string, value: string): void {
   const list = map.get(key);
   if (list === undefined) map.set(key, [value]);
@@ -150,6 +170,10 @@ function pushUnique(map: Map<string, string[]>, key: string, value: string): voi
  * invalid: specifiers then stay as written). Never throws on any input.
  */
 export function readXFleet(options: readonly UnitOption[], unitName: string | null): XFleetResult {
+  if (!options.some(mayBeXFleet)) {
+    // Most units have no [X-Fleet] section: nothing to read, and one shared empty requirement set.
+    return { requirements: NO_REQUIREMENTS, sources: emptySources(), errors: [], warnings: [] };
+  }
   const errors: UnitProblem[] = [];
   const warnings: UnitProblem[] = [];
   const values: SpecifierValues | null = specifierSource(unitName);
@@ -221,13 +245,7 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
   items.sort((a, b) => a.spec.order - b.spec.order);
 
   const requirements = emptyRequirements();
-  const sources: RequirementSources = {
-    machineId: null,
-    machineOf: new Map(),
-    conflicts: new Map(),
-    replaces: new Map(),
-    global: null,
-  };
+  const sources = emptySources();
   const metadata = new Map<string, string[]>();
   const metadataNot = new Map<string, string[]>();
   const metadataLines = new Map<string, number>();

@@ -176,19 +176,41 @@ function guard<T>(raw: string, build: (o: Obj) => T): Decoded<T> {
 
 /** A unit value; `name` and `hash` may be omitted by writers (the key names it, the body hashes). */
 export function decodeUnit(name: string, raw: string, check: UnitBodyCheck): Decoded<UnitRecord> {
-  return guard(raw, (o) => {
-    same(o, 'name', name, 'unit name', true);
-    const body = req(o, 'body', true);
-    const hash = checkBody(body, check, str(o, 'hash', { optional: true }));
-    const rec: UnitRecord = { name, body, hash, desiredState: oneOf(o, 'desiredState', DESIRED_STATES) };
-    const source = str(o, 'source', { optional: true });
-    const createdAt = time(o, 'createdAt');
-    const updatedAt = time(o, 'updatedAt');
-    if (source !== undefined) rec.source = source;
-    if (createdAt !== undefined) rec.createdAt = createdAt;
-    if (updatedAt !== undefined) rec.updatedAt = updatedAt;
-    return rec;
-  });
+  return guard(raw, (o) => unitFrom(o, name, check));
+}
+
+/**
+ * What decodeUnit(r.name, encodeUnit(r), check) says, without the JSON round trip (a writer
+ * validates every unit it is about to write; an empty `hash` is filled in from the body). Pure.
+ */
+export function validateUnit(r: UnitRecord, check: UnitBodyCheck): Decoded<UnitRecord> {
+  const tooBig = (u: UnitRecord) => encodeUnit(u).length > MAX_VALUE_BYTES;
+  const refused = { ok: false, reason: `the value is larger than ${MAX_VALUE_BYTES} bytes` } as const;
+  try {
+    // In decodeUnit's order: the size first (once the hash is known), then the fields.
+    if (r.hash !== '' && tooBig(r)) return refused;
+    const o = (r.hash === '' ? { ...r, hash: undefined } : r) as unknown as Obj;
+    const rec = unitFrom(o, r.name, check);
+    if (r.hash === '' && tooBig(rec)) return refused;
+    return { ok: true, record: rec };
+  } catch (e) {
+    if (e instanceof Problem) return { ok: false, reason: e.message };
+    return { ok: false, reason: `unreadable (${(e as Error).message})` };
+  }
+}
+
+function unitFrom(o: Obj, name: string, check: UnitBodyCheck): UnitRecord {
+  same(o, 'name', name, 'unit name', true);
+  const body = req(o, 'body', true);
+  const hash = checkBody(body, check, str(o, 'hash', { optional: true }));
+  const rec: UnitRecord = { name, body, hash, desiredState: oneOf(o, 'desiredState', DESIRED_STATES) };
+  const source = str(o, 'source', { optional: true });
+  const createdAt = time(o, 'createdAt');
+  const updatedAt = time(o, 'updatedAt');
+  if (source !== undefined) rec.source = source;
+  if (createdAt !== undefined) rec.createdAt = createdAt;
+  if (updatedAt !== undefined) rec.updatedAt = updatedAt;
+  return rec;
 }
 
 export function decodeAssignment(

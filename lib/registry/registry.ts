@@ -45,6 +45,7 @@ import {
   encodeUnit,
   encodeUnitState,
   validateAssignment,
+  validateUnit,
   type AssignmentRecord,
   type DesiredState,
   type MachineRecord,
@@ -1057,11 +1058,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
       updatedAt: at,
     };
     if (input.source !== undefined) rec.source = input.source;
-    const { hash: _unset, ...unhashed } = rec;
-    const d = decodeUnit(input.name, JSON.stringify(unhashed), this.check);
+    const d = validateUnit(rec, this.check);
     if (!d.ok) throw new InvalidInputError(`unit ${input.name} cannot be submitted: ${d.reason}`, key);
-    rec.hash = d.record.hash;
-    return rec;
+    return d.record;
   }
 
   /**

@@ -15,7 +15,9 @@ import {
   markMemoized,
   encodeAssignment,
   validateAssignment,
+  validateUnit,
   MAX_VALUE_BYTES,
+  type UnitRecord,
   type AssignmentRecord,
   nextPageSize,
   DEFAULT_PAGE_SIZE,
@@ -262,6 +264,42 @@ describe('lib/registry pure parts', () => {
       };
       expect(validateAssignment(good, check)).to.deep.equal({ ok: true, record: good });
       expect(validateAssignment({ ...good, hash: 'h4' }, check).ok).to.equal(false);
+    });
+  });
+
+  describe('validateUnit', () => {
+    const rec = fc.record({
+      name: fc.constantFrom('a.service', 'b.service'),
+      body: fc.oneof(
+        fc.string(),
+        fc.constant('[Service]\nExecStart=/bin/true\n'),
+        fc.constant(`[${'x'.repeat(MAX_VALUE_BYTES)}`),
+      ),
+      hash: fc.oneof(fc.string({ minLength: 1 }), fc.constantFrom('h0', 'h32')),
+      desiredState: fc.constantFrom('loaded', 'launched', 'inactive', 'bogus'),
+      source: fc.option(fc.string(), { nil: undefined }),
+      createdAt: fc.option(fc.constantFrom('2026-11-25T00:00:00.000Z', 'yesterday'), { nil: undefined }),
+    });
+
+    it('says what decodeUnit says of the encoded record (property)', () => {
+      fc.assert(
+        fc.property(rec, (r) => {
+          const u = r as unknown as UnitRecord;
+          expect(validateUnit(u, check)).to.deep.equal(decodeUnit(u.name, encodeUnit(u), check));
+        }),
+      );
+    });
+
+    it('fills in an empty hash from the body, and refuses what cannot be stored', () => {
+      const u: UnitRecord = { name: 'a.service', body: '[x]', hash: '', desiredState: 'launched' };
+      expect(validateUnit(u, check)).to.deep.equal({ ok: true, record: { ...u, hash: 'h3' } });
+      expect(validateUnit({ ...u, body: 'no section' }, check)).to.deep.equal({
+        ok: false,
+        reason: '"body" is not a valid unit file: no section',
+      });
+      // The body fits, but not with the record around it.
+      const big = validateUnit({ ...u, body: `[${'\u0001'.repeat(MAX_VALUE_BYTES / 6 + 100)}` }, check);
+      expect(big).to.deep.equal({ ok: false, reason: `the value is larger than ${MAX_VALUE_BYTES} bytes` });
     });
   });
 
