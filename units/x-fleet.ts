@@ -156,7 +156,10 @@ function emptySources(): RequirementSources {
 
 /** An option of [X-Fleet], or of a section named so in another case (warned about below). */
 function mayBeXFleet(opt: UnitOption): boolean {
-  return opt.section.length === X_FLEET_SECTION.length && opt.section.toLowerCase() === X_FLEET_SECTION.toLowerCase();
+  return (
+    opt.section.length === X_FLEET_SECTION.length &&
+    opt.section.toLowerCase() === X_FLEET_SECTION.toLowerCase()
+  );
 }
 
 function pushUnique(map: Map<string, string[]>, key: string, value: string): void {
