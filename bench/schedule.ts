@@ -15,7 +15,7 @@
  * Prints one table of medians. Not part of `npm test`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -191,6 +191,8 @@ async function engineRun(
     const ms = performance.now() - t0;
     if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
     const rss = rssKb(proc.pid!);
+    // BENCH_ENGINE_OUT=FILE: the engine's whole stdout (e.g. with BENCH_ENGINE_NODE_ARGS=--trace-gc).
+    if (process.env.BENCH_ENGINE_OUT) writeFileSync(process.env.BENCH_ENGINE_OUT, out);
     const cpu = {
       engine: cpuSeconds(proc.pid!) - engineCpu0,
       etcd: etcdCpu() - cpu0.etcd,

@@ -20,6 +20,8 @@ export interface PendingWrite {
   readonly record?: AssignmentRecord;
   /** The revision its transaction committed at (undefined while in flight). */
   revision?: bigint;
+  /** This put alone as a unit's assignments (the usual case), made once by the overlay. */
+  alone?: ReadonlyMap<string, ModelAssignment>;
 }
 
 export class PendingSchedule {
@@ -120,8 +122,13 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
   get(unit: string): PerUnit | undefined {
     const ws = this.writes.get(unit);
     if (ws === undefined) return this.base.get(unit);
+    const base = this.base.get(unit);
+    const only = ws.length === 1 ? ws[0]! : undefined;
+    if (base === undefined && only?.assignment) {
+      return (only.alone ??= new Map([[only.machineId, only.assignment]]));
+    }
     if (this.applied.has(unit)) return this.applied.get(unit);
-    const per = new Map(this.base.get(unit) ?? []);
+    const per = new Map(base ?? []);
     for (const w of ws) {
       if (w.assignment) per.set(w.machineId, w.assignment);
       else per.delete(w.machineId);

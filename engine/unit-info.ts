@@ -26,7 +26,7 @@ export interface ModelUnit {
   /** False when the file or its [X-Fleet] section has errors: such a unit is never placed. */
   valid: boolean;
   /** Why the unit is invalid (empty when valid). */
-  problems: string[];
+  problems: readonly string[];
   requirements: FleetRequirements;
   /**
    * For a socket unit: the unit it activates. `service` is an exact name (`foo.service`, or the
@@ -44,7 +44,7 @@ export interface UnitInput {
 
 interface Derived {
   valid: boolean;
-  problems: string[];
+  problems: readonly string[];
   requirements: FleetRequirements;
   activates?: { service?: string; template?: string };
 }
@@ -74,11 +74,18 @@ export class UnitReader {
   }
 }
 
+/** The problems of a valid unit: none (one frozen array shared by all). */
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
+function problemText(e: { line: number | null; message: string }): string {
+  return e.line !== null ? `line ${e.line}: ${e.message}` : e.message;
+}
+
 function derive(name: string, body: string): Derived {
   const loaded = loadUnit(name, body);
   const d: Derived = {
     valid: loaded.valid,
-    problems: loaded.errors.map((e) => (e.line !== null ? `line ${e.line}: ${e.message}` : e.message)),
+    problems: loaded.errors.length === 0 ? NO_PROBLEMS : loaded.errors.map(problemText),
     requirements: loaded.requirements,
   };
   if (loaded.valid && loaded.nameInfo?.suffix === 'socket' && loaded.unit) {
@@ -94,7 +101,7 @@ function deriveParsed(name: string, unit: ParsedUnit): Derived {
   const xf = readXFleet(unit.options, name);
   const d: Derived = {
     valid: xf.errors.length === 0,
-    problems: xf.errors.map((e) => (e.line !== null ? `line ${e.line}: ${e.message}` : e.message)),
+    problems: xf.errors.length === 0 ? NO_PROBLEMS : xf.errors.map(problemText),
     requirements: xf.requirements,
   };
   if (d.valid && name.endsWith('.socket')) d.activates = socketTarget(name, unit);

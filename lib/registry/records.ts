@@ -181,18 +181,23 @@ export function decodeUnit(name: string, raw: string, check: UnitBodyCheck): Dec
 
 /**
  * What decodeUnit(r.name, encodeUnit(r), check) says, without the JSON round trip (a writer
- * validates every unit it is about to write; an empty `hash` is filled in from the body). Pure.
+ * validates every unit it is about to write; an empty `hash` is filled in from the body), with the
+ * value to store when it is valid. Pure.
  */
-export function validateUnit(r: UnitRecord, check: UnitBodyCheck): Decoded<UnitRecord> {
-  const tooBig = (u: UnitRecord) => encodeUnit(u).length > MAX_VALUE_BYTES;
+export function validateUnit(
+  r: UnitRecord,
+  check: UnitBodyCheck,
+): { ok: true; record: UnitRecord; value: string } | { ok: false; reason: string } {
   const refused = { ok: false, reason: `the value is larger than ${MAX_VALUE_BYTES} bytes` } as const;
   try {
     // In decodeUnit's order: the size first (once the hash is known), then the fields.
-    if (r.hash !== '' && tooBig(r)) return refused;
+    let value = r.hash !== '' ? encodeUnit(r) : '';
+    if (value.length > MAX_VALUE_BYTES) return refused;
     const o = (r.hash === '' ? { ...r, hash: undefined } : r) as unknown as Obj;
-    const rec = unitFrom(o, r.name, check);
-    if (r.hash === '' && tooBig(rec)) return refused;
-    return { ok: true, record: rec };
+    const record = unitFrom(o, r.name, check);
+    if (r.hash === '') value = encodeUnit(record);
+    if (value.length > MAX_VALUE_BYTES) return refused;
+    return { ok: true, record, value };
   } catch (e) {
     if (e instanceof Problem) return { ok: false, reason: e.message };
     return { ok: false, reason: `unreadable (${(e as Error).message})` };

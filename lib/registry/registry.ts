@@ -60,6 +60,7 @@ import {
   RegistryStream,
   storedFrom,
   type KvDecoded,
+  type KvDecoder,
   type Listing,
   type Stored,
   type StreamOptions,
@@ -215,9 +216,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Create-only: throws UnitExistsError if a unit of that name exists. */
   async submitUnit(input: UnitInput): Promise<Stored<UnitRecord>> {
-    const rec = this.newUnitRecord(input);
+    const { record: rec, value } = this.newUnitRecord(input);
     const key = this.keys.unit(rec.name);
-    const value = encodeUnit(rec);
     const res = await this.txn(
       [createRevisionIs(key, 0)],
       [putOp(key, value)],
@@ -237,18 +237,18 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
     const recs = inputs.map((i) => this.newUnitRecord(i));
-    const items: TxnItem[] = recs.map((rec) => {
-      const key = this.keys.unit(rec.name);
+    const items: TxnItem[] = recs.map(({ record, value }) => {
+      const key = this.keys.unit(record.name);
       const nested: IRequestOp = {
         request_txn: {
           compare: [createRevisionIs(key, 0)],
-          success: [putOp(key, encodeUnit(rec))],
+          success: [putOp(key, value)],
           failure: [],
         },
       };
       return { compares: [], ops: [nested] };
     });
-    this.refuseDuplicates(recs.map((r) => this.keys.unit(r.name)));
+    this.refuseDuplicates(recs.map((r) => this.keys.unit(r.record.name)));
     const created: string[] = [];
     const existing: string[] = [];
     let revision = '0';
@@ -264,7 +264,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       );
       revision = res.header.revision;
       for (const r of res.responses) {
-        const name = recs[i++]!.name;
+        const name = recs[i++]!.record.name;
         (r.response_txn?.succeeded ? created : existing).push(name);
       }
     }
@@ -273,7 +273,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Replaces the file (and optionally desired state/source) of an existing unit. */
   async replaceUnit(input: UnitInput): Promise<Stored<UnitRecord>> {
-    const fresh = this.newUnitRecord(input);
+    const fresh = this.newUnitRecord(input).record;
     return this.updateUnit(fresh.name, `replace unit ${fresh.name}`, (cur) => ({
       ...cur,
       body: fresh.body,
@@ -892,16 +892,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return () => ({ ok: true, hash });
   }
 
-  private readonly decodeUnitKv = (kv: IKeyValue): KvDecoded<UnitRecord> => {
-    const p = this.keys.parse(kv.key.toString());
+  private readonly decodeUnitKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<UnitRecord> => {
+    const p = this.keys.parse(key);
     if (p.kind !== 'unit')
       return { ok: false, reason: `not a unit key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     const d = decodeUnit(p.unit, kv.value.toString(), this.check);
     return d.ok ? { ok: true, id: p.unit, record: d.record } : d;
   };
 
-  private readonly decodeAssignmentKv = (kv: IKeyValue): KvDecoded<AssignmentRecord> => {
-    const p = this.keys.parse(kv.key.toString());
+  private readonly decodeAssignmentKv = (
+    kv: IKeyValue,
+    key = kv.key.toString(),
+  ): KvDecoded<AssignmentRecord> => {
+    const p = this.keys.parse(key);
     if (p.kind !== 'assignment') {
       return { ok: false, reason: `not an assignment key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
@@ -909,8 +912,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
   };
 
-  private readonly decodeMachineKv = (kv: IKeyValue): KvDecoded<MachineRecord> => {
-    const p = this.keys.parse(kv.key.toString());
+  private readonly decodeMachineKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<MachineRecord> => {
+    const p = this.keys.parse(key);
     if (p.kind !== 'machine') {
       return { ok: false, reason: `not a machine key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
@@ -918,8 +921,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return d.ok ? { ok: true, id: p.machineId, record: d.record } : d;
   };
 
-  private readonly decodeReasonsKv = (kv: IKeyValue): KvDecoded<PlacementReasonsRecord> => {
-    const p = this.keys.parse(kv.key.toString());
+  private readonly decodeReasonsKv = (
+    kv: IKeyValue,
+    key = kv.key.toString(),
+  ): KvDecoded<PlacementReasonsRecord> => {
+    const p = this.keys.parse(key);
     if (p.kind !== 'reasons') {
       return { ok: false, reason: `not a reasons key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
@@ -927,8 +933,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return d.ok ? { ok: true, id: p.unit, record: d.record } : d;
   };
 
-  private readonly decodeStateKv = (kv: IKeyValue): KvDecoded<UnitStateRecord> => {
-    const p = this.keys.parse(kv.key.toString());
+  private readonly decodeStateKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<UnitStateRecord> => {
+    const p = this.keys.parse(key);
     if (p.kind !== 'state') {
       return { ok: false, reason: `not a unit state key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
@@ -936,7 +942,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
   };
 
-  private decodeOrReport<T>(kv: IKeyValue, decode: (kv: IKeyValue) => KvDecoded<T>): Stored<T> | undefined {
+  private decodeOrReport<T>(kv: IKeyValue, decode: KvDecoder<T>): Stored<T> | undefined {
     const key = kv.key.toString();
     const d = decode(kv);
     if (!d.ok) {
@@ -959,7 +965,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private stream<T>(
     what: string,
     prefix: string,
-    decode: (kv: IKeyValue) => KvDecoded<T>,
+    decode: KvDecoder<T>,
     opts: StreamOptions<T>,
   ): RegistryStream<T> {
     return new RegistryStream<T>(
@@ -976,11 +982,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     );
   }
 
-  private async list<T>(
-    prefix: string,
-    what: string,
-    decode: (kv: IKeyValue) => KvDecoded<T>,
-  ): Promise<Listing<T>> {
+  private async list<T>(prefix: string, what: string, decode: KvDecoder<T>): Promise<Listing<T>> {
     let res;
     try {
       res = await rangePrefix(this.client, prefix);
@@ -1035,7 +1037,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     throw new ConflictError(`unit ${name}`, key);
   }
 
-  private newUnitRecord(input: UnitInput): UnitRecord {
+  /** A unit record to store, and its value: checked as decodeUnit would check it once stored. */
+  private newUnitRecord(input: UnitInput): { record: UnitRecord; value: string } {
     this.refuseUnitName(input.name);
     const key = this.keys.unit(input.name);
     if (typeof input.body !== 'string' || input.body.length === 0) {
@@ -1060,7 +1063,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (input.source !== undefined) rec.source = input.source;
     const d = validateUnit(rec, this.check);
     if (!d.ok) throw new InvalidInputError(`unit ${input.name} cannot be submitted: ${d.reason}`, key);
-    return d.record;
+    return d;
   }
 
   /**

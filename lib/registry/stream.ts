@@ -42,6 +42,9 @@ export interface Listing<T> {
 
 export type KvDecoded<T> = { ok: true; id: string; record: T } | { ok: false; reason: string };
 
+/** Decodes a key-value (`key`: the key as a string, when the caller has it already). */
+export type KvDecoder<T> = (kv: IKeyValue, key?: string) => KvDecoded<T>;
+
 /** A decoded record with its key's revisions and lease. */
 export function storedFrom<T>(kv: IKeyValue, d: { id: string; record: T }): Stored<T> {
   return {
@@ -145,7 +148,7 @@ export interface StreamSource<T> {
   /** Human name for messages, e.g. "units" or "schedule of machine m1". */
   what: string;
   prefix: string;
-  decode(kv: IKeyValue): KvDecoded<T>;
+  decode: KvDecoder<T>;
   /** Reports a value that failed validation (the registry de-duplicates). */
   invalid(key: string, modRevision: string, reason: string): void;
   /** A key that is gone or valid again needs no more reports. */
@@ -323,7 +326,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   private acceptPut(kv: IKeyValue, key: string): void {
     const known = this.opts.recognize?.(key, kv);
-    const d = known ? { ok: true as const, ...known } : this.src.decode(kv);
+    const d = known ? { ok: true as const, ...known } : this.src.decode(kv, key);
     if (!d.ok) {
       this.src.invalid(key, kv.mod_revision, d.reason);
       const ev = { key, modRevision: kv.mod_revision, reason: d.reason };

@@ -285,14 +285,22 @@ describe('lib/registry pure parts', () => {
       fc.assert(
         fc.property(rec, (r) => {
           const u = r as unknown as UnitRecord;
-          expect(validateUnit(u, check)).to.deep.equal(decodeUnit(u.name, encodeUnit(u), check));
+          const direct = validateUnit(u, check);
+          const viaJson = decodeUnit(u.name, encodeUnit(u), check);
+          if (!direct.ok) {
+            expect(direct).to.deep.equal(viaJson);
+          } else {
+            expect({ ok: true, record: direct.record }).to.deep.equal(viaJson);
+            expect(direct.value).to.equal(encodeUnit(direct.record));
+          }
         }),
       );
     });
 
     it('fills in an empty hash from the body, and refuses what cannot be stored', () => {
       const u: UnitRecord = { name: 'a.service', body: '[x]', hash: '', desiredState: 'launched' };
-      expect(validateUnit(u, check)).to.deep.equal({ ok: true, record: { ...u, hash: 'h3' } });
+      const filled = { ...u, hash: 'h3' };
+      expect(validateUnit(u, check)).to.deep.equal({ ok: true, record: filled, value: encodeUnit(filled) });
       expect(validateUnit({ ...u, body: 'no section' }, check)).to.deep.equal({
         ok: false,
         reason: '"body" is not a valid unit file: no section',
