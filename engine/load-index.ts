@@ -2,20 +2,33 @@
  * Machines ordered by (load, machine ID): an indexed binary min-heap. Changing a machine's load is
  * O(log n); walking machines in load order with an early exit costs O(k log k) for the k machines
  * visited (a frontier over the heap, which is left untouched). Pure data structure, no I/O.
+ *
+ * Inside, a machine is a small integer (its slot), and the heap compares numbers only: its load as
+ * last read (on add and update) and its rank in ID order. A placement changes one load and moves
+ * one machine about log2(n) levels, so this is the planner's innermost loop.
  */
 export class LoadIndex {
-  private readonly heap: string[] = [];
-  private readonly pos = new Map<string, number>();
+  /** Slot -> machine ID. */
+  private readonly ids: string[] = [];
+  private readonly slotOf = new Map<string, number>();
+  /** Slot -> its load as last read, its position in the heap (-1: removed), its rank in ID order. */
+  private readonly load: number[] = [];
+  private readonly pos: number[] = [];
+  private readonly rank: number[] = [];
+  /** Slots of the machines in the index, as a heap. */
+  private readonly heap: number[] = [];
 
   constructor(
     private readonly loadOf: (machineId: string) => number,
     machineIds: Iterable<string> = [],
   ) {
     for (const id of machineIds) {
-      if (this.pos.has(id)) continue;
-      this.pos.set(id, this.heap.length);
-      this.heap.push(id);
+      if (this.slotOf.has(id)) continue;
+      const s = this.newSlot(id);
+      this.pos[s] = this.heap.length;
+      this.heap.push(s);
     }
+    this.rerank();
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
@@ -24,40 +37,50 @@ export class LoadIndex {
   }
 
   has(machineId: string): boolean {
-    return this.pos.has(machineId);
+    const s = this.slotOf.get(machineId);
+    return s !== undefined && this.pos[s]! >= 0;
   }
 
   /** The least-loaded machine (ties: lowest ID), or undefined when empty. */
   peek(): string | undefined {
-    return this.heap[0];
+    return this.heap.length > 0 ? this.ids[this.heap[0]!] : undefined;
   }
 
   add(machineId: string): void {
-    if (this.pos.has(machineId)) return;
-    this.pos.set(machineId, this.heap.length);
-    this.heap.push(machineId);
+    if (this.has(machineId)) return;
+    let s = this.slotOf.get(machineId);
+    if (s === undefined) {
+      s = this.newSlot(machineId);
+      this.rerank();
+    } else {
+      this.load[s] = this.loadOf(machineId);
+    }
+    this.pos[s] = this.heap.length;
+    this.heap.push(s);
     this.up(this.heap.length - 1);
   }
 
   remove(machineId: string): void {
-    const i = this.pos.get(machineId);
-    if (i === undefined) return;
+    const s = this.slotOf.get(machineId);
+    if (s === undefined || this.pos[s]! < 0) return;
+    const i = this.pos[s]!;
     const last = this.heap.pop()!;
-    this.pos.delete(machineId);
+    this.pos[s] = -1;
     if (i < this.heap.length) {
       this.heap[i] = last;
-      this.pos.set(last, i);
+      this.pos[last] = i;
       this.down(i);
-      this.up(this.pos.get(last)!);
+      this.up(this.pos[last]!);
     }
   }
 
   /** Call after the machine's load changed (either way). */
   update(machineId: string): void {
-    const i = this.pos.get(machineId);
-    if (i === undefined) return;
-    this.up(i);
-    this.down(this.pos.get(machineId)!);
+    const s = this.slotOf.get(machineId);
+    if (s === undefined || this.pos[s]! < 0) return;
+    this.load[s] = this.loadOf(machineId);
+    this.up(this.pos[s]!);
+    this.down(this.pos[s]!);
   }
 
   /** Machines in (load, ID) order. Do not change loads while iterating. */
@@ -67,15 +90,36 @@ export class LoadIndex {
     const less = (a: number, b: number) => this.lessAt(a, b);
     while (frontier.length > 0) {
       const i = popMin(frontier, less);
-      yield this.heap[i]!;
+      yield this.ids[this.heap[i]!]!;
       const l = 2 * i + 1;
       if (l < this.heap.length) pushMin(frontier, l, less);
       if (l + 1 < this.heap.length) pushMin(frontier, l + 1, less);
     }
   }
 
+  private newSlot(id: string): number {
+    const s = this.ids.length;
+    this.ids.push(id);
+    this.slotOf.set(id, s);
+    this.load.push(this.loadOf(id));
+    this.pos.push(-1);
+    this.rank.push(0);
+    return s;
+  }
+
+  /** Ranks every slot in ID order (slots are added rarely: a machine joining the index). */
+  private rerank(): void {
+    const order = this.ids.map((_, s) => s).sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : 1));
+    order.forEach((s, r) => (this.rank[s] = r));
+  }
+
+  /** Whether heap position a sorts before heap position b. */
   private lessAt(a: number, b: number): boolean {
-    return lessMachine(this.heap[a]!, this.heap[b]!, this.loadOf);
+    const x = this.heap[a]!;
+    const y = this.heap[b]!;
+    const lx = this.load[x]!;
+    const ly = this.load[y]!;
+    return lx !== ly ? lx < ly : this.rank[x]! < this.rank[y]!;
   }
 
   private swap(a: number, b: number): void {
@@ -83,8 +127,8 @@ export class LoadIndex {
     const y = this.heap[b]!;
     this.heap[a] = y;
     this.heap[b] = x;
-    this.pos.set(y, a);
-    this.pos.set(x, b);
+    this.pos[y] = a;
+    this.pos[x] = b;
   }
 
   private up(i: number): void {
@@ -108,14 +152,6 @@ export class LoadIndex {
       i = m;
     }
   }
-}
-
-/** (load, ID) order: fleet's least-loaded machine, ties broken by machine ID. */
-export function lessMachine(a: string, b: string, loadOf: (id: string) => number): boolean {
-  const la = loadOf(a);
-  const lb = loadOf(b);
-  if (la !== lb) return la < lb;
-  return a < b;
 }
 
 function pushMin(h: number[], v: number, less: (a: number, b: number) => boolean): void {
