@@ -109,7 +109,15 @@ export class LoadIndex {
 
   /** Ranks every slot in ID order (slots are added rarely: a machine joining the index). */
   private rerank(): void {
-    const order = this.ids.map((_, s) => s).sort((a, b) => (this.ids[a]! < this.ids[b]! ? -1 : 1));
+    const ids = this.ids;
+    let sorted = true;
+    for (let s = 1; s < ids.length && sorted; s++) sorted = ids[s - 1]! < ids[s]!;
+    if (sorted) {
+      // The usual case: the planner gives its machines in ID order.
+      for (let s = 0; s < ids.length; s++) this.rank[s] = s;
+      return;
+    }
+    const order = ids.map((_, s) => s).sort((a, b) => (ids[a]! < ids[b]! ? -1 : 1));
     order.forEach((s, r) => (this.rank[s] = r));
   }
 

@@ -23,10 +23,16 @@ export class Placements {
   readonly guarded = new Map<string, Set<string>>();
   /** Machine -> units placed there (every known machine has an entry). */
   readonly load = new Map<string, number>();
+  /** The known machines in ID order (machines do not change while a Placements is kept). */
+  readonly machineIds: readonly string[];
+
+  private constructor(machineIds: readonly string[]) {
+    this.machineIds = machineIds;
+  }
 
   static of(view: ClusterView): Placements {
-    const p = new Placements();
-    for (const id of view.machines.keys()) p.load.set(id, 0);
+    const p = new Placements([...view.machines.keys()].sort());
+    for (const id of p.machineIds) p.load.set(id, 0);
     for (const unit of view.assignments.keys()) p.add(view, unit);
     return p;
   }

