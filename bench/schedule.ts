@@ -191,6 +191,14 @@ async function engineRun(
     const ms = performance.now() - t0;
     if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
     const rss = rssKb(proc.pid!);
+    // BENCH_ETCD_METRICS=1: etcd's watch counters after the run (events sent, and sent late).
+    if (process.env.BENCH_ETCD_METRICS) {
+      const text = await (await fetch(`${server.endpoint}/metrics`)).text();
+      const lines = text
+        .split('\n')
+        .filter((l) => /^etcd_debugging_mvcc_(events|pending_events)_total/.test(l));
+      process.stderr.write(`  etcd: ${lines.join(', ')}\n`);
+    }
     // BENCH_ENGINE_OUT=FILE: the engine's whole stdout (e.g. with BENCH_ENGINE_NODE_ARGS=--trace-gc).
     if (process.env.BENCH_ENGINE_OUT) writeFileSync(process.env.BENCH_ENGINE_OUT, out);
     const cpu = {

@@ -31,6 +31,8 @@ export interface ApplierOptions {
   backoff?: (attempt: number) => Promise<void>;
   /** Told of each retryable failure before the write is tried again. */
   onRetry?: (e: FleetError) => void;
+  /** Told of each transaction that committed (its writes, still pending, and its revision). */
+  onCommitted?: (writes: readonly PendingWrite[], revision: bigint) => void;
 }
 
 export interface ApplyResult {
@@ -78,6 +80,7 @@ export class Applier {
   private generation = 0;
   private readonly backoff: (attempt: number) => Promise<void>;
   private readonly onRetry: ((e: FleetError) => void) | undefined;
+  private readonly onCommitted: ApplierOptions['onCommitted'];
 
   constructor(
     private readonly registry: Registry,
@@ -86,6 +89,7 @@ export class Applier {
     this.concurrency = Math.max(1, opts.concurrency ?? 16);
     this.backoff = opts.backoff ?? ((n) => new Promise((r) => setTimeout(r, Math.min(50 * 2 ** n, 2000))));
     this.onRetry = opts.onRetry;
+    this.onCommitted = opts.onCommitted;
   }
 
   /**
@@ -212,6 +216,7 @@ export class Applier {
       const r = await this.write(s);
       const rev = BigInt(r.revision);
       this.pending.committed(s.writes, rev);
+      this.onCommitted?.(s.writes, rev);
       const res = s.plan.result;
       if (rev > res.revision) res.revision = rev;
       res.transactions += r.transactions;

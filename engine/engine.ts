@@ -10,7 +10,6 @@
  * retries), 'planned' and 'applied' (what each pass decided and wrote).
  */
 import { EventEmitter } from 'node:events';
-import type { IKeyValue } from 'etcd3';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { FleetError, errorMessage, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -30,6 +29,7 @@ import {
 } from '../lib/registry/index.js';
 import { Applier, ApplyAbortedError, isStaleFence, type ApplyResult } from './applier.js';
 import { ClusterModel, type ClusterView } from './model.js';
+import type { PendingWrite } from './pending.js';
 import { Planner, type Decision, type Plan } from './planner.js';
 import { reasonsChanges, withInvalidUnits, type InvalidUnit } from './reasons.js';
 import { ParseCache, UnitReader } from './unit-info.js';
@@ -102,7 +102,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * them (and what they concern, see plan()) unless it must look at everything (`fullPass`).
    */
   private readonly changed = new Set<string>();
-  /** Records of our own writes the watch just brought back (see recognizeEcho). */
+  /** Records of our own writes being handed to the model (see onCommitted). */
   private readonly echoes = new WeakSet<AssignmentRecord>();
   /** The next pass looks at every unit: machines changed, a re-list, a new term, a failure, the timer. */
   private fullPass = true;
@@ -133,6 +133,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.applier = new Applier(opts.registry, {
       concurrency: opts.concurrency ?? 16,
       onRetry: (e) => this.report(e),
+      onCommitted: (ws, rev) => this.onCommitted(ws, rev),
     });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,
@@ -178,7 +179,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.machines = reg.watchMachines(streamOpts);
     this.schedule = reg.watchSchedule(undefined, {
       ...streamOpts,
-      recognize: (key, kv) => this.recognizeEcho(key, kv),
+      ownPutInFlight: (key) => {
+        const p = reg.keys.parse(key);
+        return p.kind === 'assignment' && this.applier.pending.hasPut(p.unit, p.machineId);
+      },
     });
     this.units.on('put', (e) => this.onUnit(e));
     this.units.on('delete', (e) => this.onUnit(e));
@@ -257,16 +261,22 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * An assignment this engine committed at exactly this revision comes back from the watch as
-   * the record it wrote: no need to decode and validate it again.
+   * A schedule transaction of ours committed: its puts go into the model now (through the schedule
+   * stream, which orders them with what the watch brings), not when the watch would bring them
+   * back. After the term's first one, the stream stops watching puts at all: every later put is
+   * ours (see RegistryStream.ignorePutsFrom), so etcd no longer sends each assignment back to
+   * the engine that wrote it. Removals still come from the watch.
    */
-  private recognizeEcho(key: string, kv: IKeyValue): { id: string; record: AssignmentRecord } | undefined {
-    const p = this.opts.registry.keys.parse(key);
-    if (p.kind !== 'assignment') return undefined;
-    const w = this.applier.pending.committedAt(p.unit, p.machineId, BigInt(kv.mod_revision));
-    if (!w?.record) return undefined;
-    this.echoes.add(w.record);
-    return { id: `${p.machineId}/${p.unit}`, record: w.record };
+  private onCommitted(ws: readonly PendingWrite[], revision: bigint): void {
+    const schedule = this.schedule!;
+    const keys = this.opts.registry.keys;
+    const puts = ws.filter((w) => w.record !== undefined);
+    for (const w of puts) {
+      this.echoes.add(w.record!);
+      schedule.putOwn(`${w.machineId}/${w.unit}`, keys.assignment(w.machineId, w.unit), w.record!, revision);
+    }
+    this.applier.pending.settle(puts);
+    if (this.currentFence) schedule.ignorePutsFrom(revision);
   }
 
   private onAssignment(e: StreamEvent<AssignmentRecord>): void {
@@ -275,7 +285,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.changed.add(e.prev.record.unit);
     } else {
       const r = e.item.record;
-      // The echo of our own write: the planner has planned on it since it was sent (pending).
+      // Our own write: the planner has planned on it since it was sent (pending).
       if (!this.echoes.delete(r)) this.changed.add(r.unit);
       this.model.putAssignment({
         unit: r.unit,
@@ -308,6 +318,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private onDeposed(err: FleetError): void {
     this.currentFence = undefined;
+    // Another engine writes the schedule now: watch its puts again.
+    this.schedule?.watchPuts();
     this.term?.abort(err);
     this.applier.abort();
     void this.stopFenceWatch?.();

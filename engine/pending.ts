@@ -1,11 +1,11 @@
 /**
- * The schedule writes the engine has sent (or is about to send) that its model may not show yet:
- * the model follows etcd through a watch, so a write shows there only once its echo arrives. The
- * engine plans on the model with these writes laid over it, so it can plan the next pass while
+ * The schedule writes the engine has sent (or is about to send) that its model may not show yet.
+ * The engine plans on the model with these writes laid over it, so it can plan the next pass while
  * the last one is still being written, without deciding the same units twice.
  *
- * An entry leaves when the schedule stream has reached the revision its transaction committed at
- * (the model then shows it, or something newer), or when its transaction failed (dropped: the
+ * An entry leaves when the model shows it, or something newer: a put once its transaction
+ * committed (the engine hands it to the model itself, see settle()), a removal once the schedule
+ * stream has reached the revision it committed at; or when its transaction failed (dropped: the
  * caller first waits until the model has caught up with etcd, see Engine).
  */
 import type { AssignmentRecord } from '../lib/registry/index.js';
@@ -16,7 +16,7 @@ export interface PendingWrite {
   readonly unit: string;
   readonly machineId: string;
   readonly assignment: ModelAssignment | undefined;
-  /** The record a put writes (what its echo from the watch holds). */
+  /** The record a put writes. */
   readonly record?: AssignmentRecord;
   /** The revision its transaction committed at (undefined while in flight). */
   revision?: bigint;
@@ -84,13 +84,14 @@ export class PendingSchedule {
     };
   }
 
-  /**
-   * The latest write of this key if it committed at exactly `modRevision`: then the value etcd
-   * holds at that revision is that write's (one transaction, one value per key).
-   */
-  committedAt(unit: string, machineId: string, modRevision: bigint): PendingWrite | undefined {
-    const w = this.byUnit.get(unit)?.find((x) => x.machineId === machineId);
-    return w?.revision === modRevision ? w : undefined;
+  /** Whether a put of this key is waiting to be written or to be seen by the model. */
+  hasPut(unit: string, machineId: string): boolean {
+    return this.byUnit.get(unit)?.some((w) => w.machineId === machineId && w.record !== undefined) ?? false;
+  }
+
+  /** Forgets committed writes the model now shows (the engine hands its puts to the model itself). */
+  settle(ws: readonly PendingWrite[]): void {
+    for (const w of ws) this.forget(w);
   }
 
   /** Drops a write unless a later write of the same key replaced it (that one stays pending). */

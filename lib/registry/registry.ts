@@ -559,7 +559,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.unitsPrefix(), 'units', this.decodeUnitKv);
   }
 
-  watchUnits(opts: StreamOptions<UnitRecord> = {}): RegistryStream<UnitRecord> {
+  watchUnits(opts: StreamOptions = {}): RegistryStream<UnitRecord> {
     return this.stream('units', this.keys.unitsPrefix(), this.decodeUnitKv, opts);
   }
 
@@ -669,10 +669,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** The schedule, or one machine's part of it (an agent watches only its own). */
-  watchSchedule(
-    machineId: string | undefined,
-    opts: StreamOptions<AssignmentRecord> = {},
-  ): RegistryStream<AssignmentRecord> {
+  watchSchedule(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<AssignmentRecord> {
     if (machineId !== undefined) this.refuseMachineId(machineId);
     return this.stream(
       this.scheduleWhat(machineId),
@@ -787,7 +784,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.machinesPrefix(), 'machines', this.decodeMachineKv);
   }
 
-  watchMachines(opts: StreamOptions<MachineRecord> = {}): RegistryStream<MachineRecord> {
+  watchMachines(opts: StreamOptions = {}): RegistryStream<MachineRecord> {
     return this.stream('machines', this.keys.machinesPrefix(), this.decodeMachineKv, opts);
   }
 
@@ -822,10 +819,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.list(this.keys.statesPrefix(machineId), this.statesWhat(machineId), this.decodeStateKv);
   }
 
-  watchUnitStates(
-    machineId: string | undefined,
-    opts: StreamOptions<UnitStateRecord> = {},
-  ): RegistryStream<UnitStateRecord> {
+  watchUnitStates(machineId: string | undefined, opts: StreamOptions = {}): RegistryStream<UnitStateRecord> {
     if (machineId !== undefined) this.refuseMachineId(machineId);
     return this.stream(
       this.statesWhat(machineId),
@@ -975,7 +969,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     what: string,
     prefix: string,
     decode: KvDecoder<T>,
-    opts: StreamOptions<T>,
+    opts: StreamOptions,
   ): RegistryStream<T> {
     return new RegistryStream<T>(
       {

@@ -17,7 +17,14 @@
  * the events of one watch response), 'disconnected', 'reconnected', 'warning' (a retried failure).
  */
 import { EventEmitter } from 'node:events';
-import type { Etcd3, IKeyValue, IWatchCreateRequest, IWatchResponse, Watcher } from 'etcd3';
+import {
+  FilterType,
+  type Etcd3,
+  type IKeyValue,
+  type IWatchCreateRequest,
+  type IWatchResponse,
+  type Watcher,
+} from 'etcd3';
 import type { FleetError } from '../errors.js';
 import { prefixEnd } from './keys.js';
 import { forEachPage, rangePrefix } from './range.js';
@@ -120,7 +127,7 @@ export const defaultBackoff: BackoffDelay = (attempt, signal) => {
 
 export const DEFAULT_RESYNC_MS = 10 * 60 * 1000;
 
-export interface StreamOptions<T = unknown> {
+export interface StreamOptions {
   /** Stops the stream when aborted (same as stop()). */
   signal?: AbortSignal;
   /** Delay between retries after a failure (tests inject their own to control time). */
@@ -128,11 +135,11 @@ export interface StreamOptions<T = unknown> {
   /** A full re-list every this many ms as a safety net (default 10 minutes; 0: never). */
   resyncIntervalMs?: number;
   /**
-   * Recognizes a value the caller wrote itself (for the engine: an assignment it committed at
-   * exactly this key's mod revision), so the stream takes the caller's record instead of decoding
-   * and validating the value again. Undefined: decode as usual.
+   * Whether the caller has a put of this key in flight, which it will hand over with putOwn() once
+   * committed: a delete of the key seen meanwhile is then remembered, so that an older put is not
+   * taken in after it. Only needed with putOwn().
    */
-  recognize?: (key: string, kv: IKeyValue) => { id: string; record: T } | undefined;
+  ownPutInFlight?: (key: string) => boolean;
   /**
    * Emit the first listing page by page while etcd reads the next page, instead of all at once
    * after the last. Only for a caller that acts on nothing before start() resolves (the engine
@@ -172,10 +179,17 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   private failures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffDelay;
+  /** Watching deletes only (see ignorePutsFrom); `noPutsFrom`: switch once the position gets there. */
+  private noPuts = false;
+  private noPutsFrom: bigint | undefined;
+  /** The revision of the last listing: everything written up to it is reflected in the cache. */
+  private listedAt = -1n;
+  /** Keys deleted while the caller had a put of them in flight (key -> revision of the delete). */
+  private readonly tombstones = new Map<string, bigint>();
 
   constructor(
     private readonly src: StreamSource<T>,
-    private readonly opts: StreamOptions<T> = {},
+    private readonly opts: StreamOptions = {},
   ) {
     super();
     this.backoff = opts.backoff ?? defaultBackoff;
@@ -224,6 +238,69 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     this.endListing(seen, BigInt(revision), 'initial');
     this.openWatch();
     this.scheduleResync();
+  }
+
+  /**
+   * Takes in a put the caller itself committed at `revision` (the engine: an assignment it wrote),
+   * as if the watch had brought it, and emits it, unless the stream already reflects the key at
+   * that revision or later (the watch brought it, a listing showed it, or a later delete).
+   */
+  putOwn(id: string, key: string, record: T, revision: bigint): void {
+    if (this.stopped) return;
+    const deletedAt = this.tombstones.get(key);
+    if (deletedAt !== undefined) this.tombstones.delete(key);
+    if (revision <= this.listedAt || (deletedAt !== undefined && deletedAt > revision)) return;
+    const prev = this.cache.get(key);
+    if (prev && BigInt(prev.modRevision) >= revision) return;
+    const rev = revision.toString();
+    const item: Stored<T> = {
+      id,
+      key,
+      record,
+      createRevision: prev?.createRevision ?? rev,
+      modRevision: rev,
+      lease: '0',
+    };
+    this.forget(key);
+    this.cache.set(key, item);
+    this.emit('put', { type: 'put', item, prev });
+  }
+
+  /**
+   * Once the stream has seen everything up to `revision`, watch deletes only: every put after it
+   * is the caller's own and comes through putOwn() (the engine leader: no one else writes the
+   * schedule, and its term's first write is past every earlier leader's). Puts written by anyone
+   * else after that are seen at the next listing only (a re-list, a resync). Saves etcd sending,
+   * and the caller decoding, every write back to its writer.
+   */
+  ignorePutsFrom(revision: bigint): void {
+    if (this.stopped || this.noPuts || this.noPutsFrom !== undefined) return;
+    this.noPutsFrom = revision;
+    void this.enqueue(() => this.switchToDeletesOnly());
+  }
+
+  /** Watches puts again (the engine: no longer the leader), from the stream's position. */
+  watchPuts(): void {
+    this.noPutsFrom = undefined;
+    if (!this.noPuts) return;
+    this.noPuts = false;
+    void this.enqueue(() => this.reopenWatch());
+  }
+
+  private switchToDeletesOnly(): void {
+    if (this.noPuts || this.noPutsFrom === undefined || this.position < this.noPutsFrom) return;
+    this.noPuts = true;
+    this.noPutsFrom = undefined;
+    this.reopenWatch();
+  }
+
+  /** Watches again from the position, with the current filter (events of the old watch are dropped). */
+  private reopenWatch(): void {
+    const old = this.watcher;
+    if (!old || this.stopped) return; // a re-list or reconnect opens one with the current filter
+    this.watcher = undefined;
+    void cancelQuietly(old);
+    this.openWatch();
   }
 
   /** Stops watching; no event is emitted after this resolves. */
@@ -313,6 +390,8 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
 
   /** After the last page of a listing at `revision`: whatever it did not show is gone. */
   private endListing(seen: ReadonlySet<string>, revision: bigint, reason: SyncReason): void {
+    this.listedAt = revision;
+    this.tombstones.clear();
     for (const key of [...this.invalidKeys.keys()]) if (!seen.has(key)) this.forget(key);
     for (const [key, prev] of [...this.cache]) {
       if (seen.has(key)) continue;
@@ -325,8 +404,9 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   }
 
   private acceptPut(kv: IKeyValue, key: string): void {
-    const known = this.opts.recognize?.(key, kv);
-    const d = known ? { ok: true as const, ...known } : this.src.decode(kv, key);
+    // Already taken in at this revision (putOwn, or a replayed fragment): nothing to decode.
+    if (this.cache.get(key)?.modRevision === kv.mod_revision) return;
+    const d = this.src.decode(kv, key);
     if (!d.ok) {
       this.src.invalid(key, kv.mod_revision, d.reason);
       const ev = { key, modRevision: kv.mod_revision, reason: d.reason };
@@ -363,7 +443,9 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     // Let etcd split big responses (catching up after a disconnect can exceed gRPC's 4 MiB
     // message, and would then fail forever). etcd3 1.1.2 has no builder method for this field of
     // its request; onData holds the position until the last fragment.
-    (builder as unknown as { request: IWatchCreateRequest }).request.fragment = true;
+    const request = (builder as unknown as { request: IWatchCreateRequest }).request;
+    request.fragment = true;
+    if (this.noPuts) request.filters = [FilterType.Noput];
     const w = builder.watcher();
     this.watcher = w;
     // Every handler runs in the stream's queue, in arrival order, and never throws into etcd3.
@@ -402,6 +484,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       if (rev > top) top = rev;
       const key = ev.kv.key.toString();
       if (ev.type === 'Delete') {
+        if (this.opts.ownPutInFlight?.(key)) this.tombstones.set(key, rev);
         this.forget(key);
         const prev = this.cache.get(key);
         if (!prev) continue;
@@ -427,6 +510,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       this.position = top;
       this.emit('batch', { revision: top.toString() });
     }
+    if (this.noPutsFrom !== undefined) this.switchToDeletesOnly();
   }
 
   /** After a disconnect: wait our backoff, then watch again from our own position. */
