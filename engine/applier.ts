@@ -31,8 +31,8 @@ export interface ApplierOptions {
   backoff?: (attempt: number) => Promise<void>;
   /** Told of each retryable failure before the write is tried again. */
   onRetry?: (e: FleetError) => void;
-  /** Told of each transaction that committed (its writes, still pending, and its revision). */
-  onCommitted?: (writes: readonly PendingWrite[], revision: bigint) => void;
+  /** Told of each transaction that committed (its writes, still pending, its revision and fence). */
+  onCommitted?: (writes: readonly PendingWrite[], revision: bigint, fence: Fence) => void;
 }
 
 export interface ApplyResult {
@@ -216,7 +216,7 @@ export class Applier {
       const r = await this.write(s);
       const rev = BigInt(r.revision);
       this.pending.committed(s.writes, rev);
-      this.onCommitted?.(s.writes, rev);
+      this.onCommitted?.(s.writes, rev, s.fence);
       const res = s.plan.result;
       if (rev > res.revision) res.revision = rev;
       res.transactions += r.transactions;

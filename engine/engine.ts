@@ -133,7 +133,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.applier = new Applier(opts.registry, {
       concurrency: opts.concurrency ?? 16,
       onRetry: (e) => this.report(e),
-      onCommitted: (ws, rev) => this.onCommitted(ws, rev),
+      onCommitted: (ws, rev, fence) => this.onCommitted(ws, rev, fence),
     });
     this.campaign = new EngineCampaign(opts.registry, {
       candidate: opts.candidate,
@@ -267,7 +267,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * ours (see RegistryStream.ignorePutsFrom), so etcd no longer sends each assignment back to
    * the engine that wrote it. Removals still come from the watch.
    */
-  private onCommitted(ws: readonly PendingWrite[], revision: bigint): void {
+  private onCommitted(ws: readonly PendingWrite[], revision: bigint, fence: Fence): void {
     const schedule = this.schedule!;
     const keys = this.opts.registry.keys;
     const puts = ws.filter((w) => w.record !== undefined);
@@ -276,7 +276,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       schedule.putOwn(`${w.machineId}/${w.unit}`, keys.assignment(w.machineId, w.unit), w.record!, revision);
     }
     this.applier.pending.settle(puts);
-    if (this.currentFence) schedule.ignorePutsFrom(revision);
+    // Only a write of this term is past every earlier leader's (a late one of an earlier term of
+    // ours may predate another leader's writes).
+    if (fence === this.currentFence) schedule.ignorePutsFrom(revision);
   }
 
   private onAssignment(e: StreamEvent<AssignmentRecord>): void {
