@@ -181,6 +181,17 @@ async function engineRun(
       await new Promise((r) => setTimeout(r, 20));
     }
     if (!cold) cpu0 = { etcd: etcdCpu(), bench: benchCpu() };
+    // BENCH_CPU_TIMELINE=1: each process's CPU use (% of one core) per 250 ms, printed at the end.
+    const timeline: string[] = [];
+    let last = { e: cpuSeconds(proc.pid!), d: etcdCpu(), b: benchCpu(), t: performance.now() };
+    const sampler = process.env.BENCH_CPU_TIMELINE
+      ? setInterval(() => {
+          const now = { e: cpuSeconds(proc.pid!), d: etcdCpu(), b: benchCpu(), t: performance.now() };
+          const pct = (x: number) => String(Math.round((x / ((now.t - last.t) / 1000)) * 100)).padStart(4);
+          timeline.push(`${pct(now.e - last.e)} ${pct(now.d - last.d)} ${pct(now.b - last.b)}`);
+          last = now;
+        }, 250)
+      : undefined;
     const engineCpu0 = cold ? 0 : cpuSeconds(proc.pid!);
     const t0 = cold ? tStart : performance.now();
     if (!cold) await submitAll();
@@ -189,6 +200,10 @@ async function engineRun(
     await all;
     clearTimeout(timeout);
     const ms = performance.now() - t0;
+    if (sampler) {
+      clearInterval(sampler);
+      process.stderr.write(`  CPU % per 250 ms: engine etcd bench\n    ${timeline.join('\n    ')}\n`);
+    }
     if (assigned < UNITS) throw new Error(`bench: only ${assigned} of ${UNITS} units were assigned`);
     const rss = rssKb(proc.pid!);
     // BENCH_ETCD_METRICS=1: etcd's watch counters after the run (events sent, and sent late).
