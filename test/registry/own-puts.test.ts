@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Stored, UnitRecord } from '../../lib/registry/index.js';
+import type { Registry, Stored, UnitRecord } from '../../lib/registry/index.js';
 import type { RegistryStream, StreamEvent } from '../../lib/registry/stream.js';
 import { useEtcd } from '../fixtures/etcd.js';
 import { body, record, registry, until } from './helpers.js';
@@ -12,6 +12,17 @@ function lines(events: StreamEvent<UnitRecord>[]): string[] {
 /** Hands a write of ours to the stream, as the engine does once its transaction committed. */
 function own(stream: RegistryStream<UnitRecord>, s: Stored<UnitRecord>): void {
   stream.putOwn(s.id, s.key, s.record, BigInt(s.modRevision));
+}
+
+/**
+ * Writes first.service, hands it over and asks the stream to watch deletes only from there; it
+ * switches once it has seen everything up to that revision.
+ */
+async function switchAfterFirstWrite(reg: Registry, stream: RegistryStream<UnitRecord>): Promise<void> {
+  const first = await reg.submitUnit({ name: 'first.service', body: body('first') });
+  own(stream, first);
+  stream.ignorePutsFrom(BigInt(first.modRevision));
+  await until(() => BigInt(stream.revision) >= BigInt(first.modRevision), 'the switch');
 }
 
 describe('lib/registry streams: a writer hands its own puts over (putOwn, ignorePutsFrom)', function () {
@@ -43,11 +54,7 @@ describe('lib/registry streams: a writer hands its own puts over (putOwn, ignore
     const events = record(stream);
     await stream.start();
     try {
-      const first = await reg.submitUnit({ name: 'first.service', body: body('first') });
-      own(stream, first);
-      stream.ignorePutsFrom(BigInt(first.modRevision));
-      // It switches once it has seen everything up to that revision.
-      await until(() => BigInt(stream.revision) >= BigInt(first.modRevision), 'the switch');
+      await switchAfterFirstWrite(reg, stream);
       const before = events.length;
       await other.submitUnit({ name: 'late.service', body: body('late') });
       const mine = await reg.submitUnit({ name: 'mine.service', body: body('mine') });
@@ -78,10 +85,7 @@ describe('lib/registry streams: a writer hands its own puts over (putOwn, ignore
     const events = record(stream);
     await stream.start();
     try {
-      const first = await reg.submitUnit({ name: 'first.service', body: body('first') });
-      own(stream, first);
-      stream.ignorePutsFrom(BigInt(first.modRevision));
-      await until(() => BigInt(stream.revision) >= BigInt(first.modRevision), 'the switch');
+      await switchAfterFirstWrite(reg, stream);
       // Written by us, deleted by someone else, and the delete is seen before our hand-over.
       const k = await reg.submitUnit({ name: 'k.service', body: body('k') });
       inFlight = new Set([k.key]);
