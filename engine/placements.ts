@@ -10,6 +10,7 @@
  * of machines), refreshing the units concerned gives what building from scratch gives.
  */
 import type { ClusterView } from './model.js';
+import type { Decision } from './planner.js';
 import type { ModelUnit } from './unit-info.js';
 
 export class Placements {
@@ -45,25 +46,42 @@ export class Placements {
     }
   }
 
+  /**
+   * Takes in a pass's placements, which the view shows from now on (the engine writes them, or lays
+   * them over the model while they are written), without reading the view's schedule again. A unit
+   * the pass also removed from a machine is left as it was (the view does not show the pass yet,
+   * and the unit may have had a second assignment): returned, to be refreshed from the next view.
+   */
+  apply(view: ClusterView, decisions: readonly Decision[]): string[] {
+    const removed = new Set<string>();
+    for (const d of decisions) if (d.type === 'unplace') removed.add(d.unit);
+    for (const d of decisions) {
+      if (d.type === 'place' && !removed.has(d.unit)) this.put(view, d.unit, d.machineId);
+    }
+    return [...removed];
+  }
+
   private add(view: ClusterView, unit: string): void {
     const per = view.assignments.get(unit);
     if (!per) return;
+    for (const machineId of per.keys()) if (view.machines.has(machineId)) this.put(view, unit, machineId);
+  }
+
+  /** One assignment of the unit to a known machine. */
+  private put(view: ClusterView, unit: string, machineId: string): void {
     const u = view.units.get(unit);
-    for (const machineId of per.keys()) {
-      if (!view.machines.has(machineId)) continue;
-      if (u?.requirements.global) {
-        let s = this.globalAt.get(unit);
-        if (!s) this.globalAt.set(unit, (s = new Set()));
-        s.add(machineId);
-      } else if (!this.at.has(unit)) {
-        this.at.set(unit, machineId);
-      } else {
-        continue; // a second assignment of a non-global unit: the planner removes it
-      }
-      addTo(this.on, machineId, unit);
-      if (guards(u)) addTo(this.guarded, machineId, unit);
-      this.load.set(machineId, (this.load.get(machineId) ?? 0) + 1);
+    if (u?.requirements.global) {
+      let s = this.globalAt.get(unit);
+      if (!s) this.globalAt.set(unit, (s = new Set()));
+      s.add(machineId);
+    } else if (!this.at.has(unit)) {
+      this.at.set(unit, machineId);
+    } else {
+      return; // a second assignment of a non-global unit: the planner removes it
     }
+    addTo(this.on, machineId, unit);
+    if (guards(u)) addTo(this.guarded, machineId, unit);
+    this.load.set(machineId, (this.load.get(machineId) ?? 0) + 1);
   }
 
   private remove(unit: string): void {

@@ -84,6 +84,8 @@ export function plan(view: ClusterView, now: number): Plan {
 export class Planner {
   private placements: Placements | undefined;
   private last: Plan | undefined;
+  /** Units the last pass removed from a machine: refreshed from the view at the next pass. */
+  private stale: string[] = [];
 
   plan(view: ClusterView, now: number, changed?: Iterable<string>): Plan {
     let p: Plan;
@@ -92,12 +94,13 @@ export class Planner {
       p = new Pass(view, this.placements).run(now);
     } else {
       const names = new Set(changed);
-      const refreshed = new Set(names);
-      for (const d of this.last.decisions) refreshed.add(d.unit);
-      this.placements.refresh(view, refreshed);
+      this.placements.refresh(view, [...names, ...this.stale]);
       const unplaced = this.last.unplaced.map((u) => u.unit);
       p = new Pass(view, this.placements).run(now, { changed: names, unplaced });
     }
+    // The next view shows these decisions (see above): the working state takes them in now,
+    // except the units the pass removed from a machine (refreshed from that next view).
+    this.stale = this.placements.apply(view, p.decisions);
     this.last = p;
     return p;
   }
