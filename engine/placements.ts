@@ -85,10 +85,12 @@ export class Placements {
   }
 
   private remove(unit: string): void {
-    const machines: string[] = [];
     const at = this.at.get(unit);
+    const global = this.globalAt.get(unit);
+    if (at === undefined && global === undefined) return; // not placed (a new unit: the usual case)
+    const machines: string[] = [];
     if (at !== undefined) machines.push(at);
-    for (const m of this.globalAt.get(unit) ?? []) machines.push(m);
+    for (const m of global ?? []) machines.push(m);
     this.at.delete(unit);
     this.globalAt.delete(unit);
     for (const m of machines) {
