@@ -72,11 +72,11 @@ export function plan(view: ClusterView, now: number): Plan {
  * that a pass after a few changes costs O(changes), not O(units).
  *
  * `plan(view, now)` looks at every unit. `plan(view, now, changed)` looks only at the units a
- * change can concern: the changed ones and the last pass's decisions (the view shows them now),
- * the units the last pass left unplaced, every global unit, the units that must run with a
- * changed one (MachineOf, socket activation), and the units sharing a machine whose
- * Conflicts=/Replaces= could meet a changed one. Every other unit was placed by an earlier pass and
- * nothing it depends on moved, so a full pass would leave it alone too. Valid only when machines
+ * change can concern: the changed ones, the units the last pass left unplaced, every global unit,
+ * the units that must run with a changed one (MachineOf, socket activation), and the units sharing
+ * a machine whose Conflicts=/Replaces= could meet a changed one. Every other unit was placed by an
+ * earlier pass (the last pass's placements are in the working state already) and nothing it
+ * depends on moved, so a full pass would leave it alone too. Valid only when machines
  * did not change since the last pass and that pass's decisions are in the view (written, or laid
  * over it as pending writes); otherwise call without `changed`. Deterministic: the same views and
  * changes give the same plans.
