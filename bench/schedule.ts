@@ -11,6 +11,11 @@
  *   - the engine process's RSS (peak and at the end).
  *
  *   npm run build && node dist/bench/schedule.js [--runs=3] [--machines=1000] [--units=100000] [--in-flight=16]
+ *     [--submit-batch=1016] [--only=once|cold]
+ *
+ * Debugging (environment): BENCH_ENGINE_LOG=1 (passes and writes), BENCH_CPU_TIMELINE=1 (CPU per
+ * process per 250 ms), BENCH_ETCD_METRICS=1 (etcd's watch counters), BENCH_ENGINE_NODE_ARGS
+ * (e.g. --cpu-prof) and BENCH_ENGINE_OUT=FILE (the engine's stdout).
  *
  * Prints one table of medians. Not part of `npm test`.
  */
@@ -420,7 +425,7 @@ async function main(): Promise<void> {
   console.log('| measure | how | result |');
   console.log('|---|---|--:|');
   console.log(
-    `| engine placements/s | ${fmt(UNITS)} units submitted at once (${IN_FLIGHT} concurrent batched submits) to one engine process; clock from submit start to the last unit assigned (schedule watch) | ${fmt(e)} /s (${(median(engine.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,
+    `| engine placements/s | ${fmt(UNITS)} units submitted at once (Registry.submitUnits calls of ${fmt(SUBMIT_BATCH)} units, ${IN_FLIGHT} at a time) to one engine process; clock from submit start to the last unit assigned (schedule watch) | ${fmt(e)} /s (${(median(engine.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,
   );
   console.log(
     `| engine placements/s, cold start | ${fmt(UNITS)} units already submitted; clock from spawning the engine process (it lists everything, is elected, plans, writes) to the last unit assigned | ${fmt(c)} /s (${(median(cold.map((x) => x.ms)) / 1000).toFixed(1)} s) |`,

@@ -12,6 +12,7 @@
 import type { ClusterView } from './model.js';
 import type { Decision } from './planner.js';
 import type { ModelUnit } from './unit-info.js';
+import { SHORT_MACHINE_ID_LENGTH } from '../units/index.js';
 
 export class Placements {
   /** Non-global unit -> the machine it is placed on (its first assignment to a known machine). */
@@ -26,9 +27,17 @@ export class Placements {
   readonly load = new Map<string, number>();
   /** The known machines in ID order (machines do not change while a Placements is kept). */
   readonly machineIds: readonly string[];
+  /** The known machines by short ID (the first 8 characters, as MachineID= may give it). */
+  readonly byShortId = new Map<string, string[]>();
 
   private constructor(machineIds: readonly string[]) {
     this.machineIds = machineIds;
+    for (const id of machineIds) {
+      const short = id.slice(0, SHORT_MACHINE_ID_LENGTH);
+      const list = this.byShortId.get(short);
+      if (list) list.push(id);
+      else this.byShortId.set(short, [id]);
+    }
   }
 
   static of(view: ClusterView): Placements {

@@ -131,7 +131,6 @@ class Pass implements CheckContext {
   private readonly guardedHere = new Map<string, Set<string>>();
   private readonly load: Map<string, number>;
   private readonly machineIds: readonly string[];
-  private readonly byShortId = new Map<string, string[]>();
   private readonly all: LoadIndex;
   private readonly selectors = new Map<string, LoadIndex>();
   private readonly selectorsOf = new Map<string, LoadIndex[]>();
@@ -156,12 +155,6 @@ class Pass implements CheckContext {
   ) {
     this.machineIds = base.machineIds;
     this.load = new Map(base.load);
-    for (const id of this.machineIds) {
-      const short = id.slice(0, SHORT_MACHINE_ID_LENGTH);
-      const list = this.byShortId.get(short);
-      if (list) list.push(id);
-      else this.byShortId.set(short, [id]);
-    }
     this.all = new LoadIndex(
       this.loadOf,
       this.machineIds.filter((id) => !view.machines.get(id)!.draining),
@@ -412,6 +405,12 @@ class Pass implements CheckContext {
       return;
     }
     const idx = this.indexFor(u);
+    // The usual case: the least-loaded machine fits (no walk, nothing to tally).
+    const top = idx.peek();
+    if (top !== undefined && !this.reject(u, this.view.machines.get(top)!)) {
+      this.placeAndDisplace(u, top, 'the least-loaded machine that fits', queue);
+      return;
+    }
     for (const id of idx.inOrder()) {
       const r = this.reject(u, this.view.machines.get(id)!);
       if (!r) {
@@ -458,7 +457,7 @@ class Pass implements CheckContext {
 
   private machinesMatchingId(want: string): string[] {
     if (this.view.machines.has(want)) return [want];
-    if (want.length === SHORT_MACHINE_ID_LENGTH) return [...(this.byShortId.get(want) ?? [])];
+    if (want.length === SHORT_MACHINE_ID_LENGTH) return [...(this.base.byShortId.get(want) ?? [])];
     return [];
   }
 
@@ -632,6 +631,7 @@ class Pass implements CheckContext {
       for (const d of mine) groups[d.type].push(d);
       mine.length = 0;
     }
+    if (groups.unplace.length === 0 && groups.update.length === 0) return groups.place;
     return [...groups.unplace, ...groups.place, ...groups.update];
   }
 

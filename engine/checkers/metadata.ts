@@ -47,10 +47,17 @@ export function metadataSelector(req: {
   machineMetadata: Readonly<Record<string, readonly string[]>>;
   machineMetadataNot: Readonly<Record<string, readonly string[]>>;
 }): string | null {
+  if (!anyValue(req.machineMetadata) && !anyValue(req.machineMetadataNot)) return null;
   const pos = Object.entries(req.machineMetadata).filter(([, v]) => v.length > 0);
   const neg = Object.entries(req.machineMetadataNot).filter(([, v]) => v.length > 0);
   if (pos.length === 0 && neg.length === 0) return null;
   const norm = (e: [string, readonly string[]][]) =>
     e.map(([k, v]) => [k, [...v].sort()] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify([norm(pos), norm(neg)]);
+}
+
+/** Whether any key has a value (checked without building arrays: most units have no metadata). */
+function anyValue(m: Readonly<Record<string, readonly string[]>>): boolean {
+  for (const k in m) if (m[k]!.length > 0) return true;
+  return false;
 }
