@@ -89,9 +89,20 @@ export class PendingSchedule {
     return this.byUnit.get(unit)?.some((w) => w.machineId === machineId && w.record !== undefined) ?? false;
   }
 
-  /** Forgets committed writes the model now shows (the engine hands its puts to the model itself). */
+  /**
+   * Forgets committed writes the model now shows (the engine hands its puts to the model itself),
+   * also from the index by revision: prune() would only find them once the schedule stream passes
+   * their revision, which a stream watching deletes only may not do for a long time.
+   */
   settle(ws: readonly PendingWrite[]): void {
+    const gone = new Set(ws);
     for (const w of ws) this.forget(w);
+    for (const revision of new Set(ws.map((w) => w.revision))) {
+      if (revision === undefined) continue;
+      const left = this.byRevision.get(revision)?.filter((w) => !gone.has(w)) ?? [];
+      if (left.length > 0) this.byRevision.set(revision, left);
+      else this.byRevision.delete(revision);
+    }
   }
 
   /** Drops a write unless a later write of the same key replaced it (that one stays pending). */
