@@ -102,8 +102,8 @@ export class Engine extends EventEmitter<EngineEvents> {
    * them (and what they concern, see plan()) unless it must look at everything (`fullPass`).
    */
   private readonly changed = new Set<string>();
-  /** Records of our own writes being handed to the model (see onCommitted). */
-  private readonly echoes = new WeakSet<AssignmentRecord>();
+  /** True while onCommitted hands our own puts to the model (they are not changes to plan on). */
+  private handingOver = false;
   /** The next pass looks at every unit: machines changed, a re-list, a new term, a failure, the timer. */
   private fullPass = true;
   private scheduled = false;
@@ -271,9 +271,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     const schedule = this.schedule!;
     const keys = this.opts.registry.keys;
     const puts = ws.filter((w) => w.record !== undefined);
-    for (const w of puts) {
-      this.echoes.add(w.record!);
-      schedule.putOwn(`${w.machineId}/${w.unit}`, keys.assignment(w.machineId, w.unit), w.record!, revision);
+    this.handingOver = true;
+    try {
+      for (const w of puts) {
+        schedule.putOwn(
+          `${w.machineId}/${w.unit}`,
+          keys.assignment(w.machineId, w.unit),
+          w.record!,
+          revision,
+        );
+      }
+    } finally {
+      this.handingOver = false;
     }
     this.applier.pending.settle(puts);
     // Only a write of this term is past every earlier leader's (a late one of an earlier term of
@@ -288,7 +297,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     } else {
       const r = e.item.record;
       // Our own write: the planner has planned on it since it was sent (pending).
-      if (!this.echoes.delete(r)) this.changed.add(r.unit);
+      if (!this.handingOver) this.changed.add(r.unit);
       this.model.putAssignment({
         unit: r.unit,
         machineId: r.machineId,

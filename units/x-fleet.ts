@@ -185,7 +185,7 @@ export function readXFleet(options: readonly UnitOption[], unitName: string | nu
 
   for (const opt of options) {
     if (opt.section !== X_FLEET_SECTION) {
-      if (opt.section.toLowerCase() === X_FLEET_SECTION.toLowerCase() && !warnedSections.has(opt.section)) {
+      if (mayBeXFleet(opt) && !warnedSections.has(opt.section)) {
         warnedSections.add(opt.section);
         warnings.push(
           problem(

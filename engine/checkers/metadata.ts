@@ -50,7 +50,6 @@ export function metadataSelector(req: {
   if (!anyValue(req.machineMetadata) && !anyValue(req.machineMetadataNot)) return null;
   const pos = Object.entries(req.machineMetadata).filter(([, v]) => v.length > 0);
   const neg = Object.entries(req.machineMetadataNot).filter(([, v]) => v.length > 0);
-  if (pos.length === 0 && neg.length === 0) return null;
   const norm = (e: [string, readonly string[]][]) =>
     e.map(([k, v]) => [k, [...v].sort()] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify([norm(pos), norm(neg)]);

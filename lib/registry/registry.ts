@@ -239,43 +239,37 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * those units as existing. `transactions` counts the transactions that wrote.
    */
   async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
-    const recs = inputs.map((i) => this.newUnitRecord(i));
-    const items = recs.map(({ record, value }) => {
+    // Each unit: absent (its compare), then put.
+    const items = inputs.map((input) => {
+      const { record, value } = this.newUnitRecord(input);
       const key = this.keys.unit(record.name);
-      return { name: record.name, absent: createRevisionIs(key, 0), put: putOp(key, value) };
+      return { name: record.name, key, compares: [createRevisionIs(key, 0)], ops: [putOp(key, value)] };
     });
-    this.refuseDuplicates(recs.map((r) => this.keys.unit(r.record.name)));
+    this.refuseDuplicates(items.map((it) => it.key));
     const created: string[] = [];
     const existing: string[] = [];
     let revision = '0';
     // etcd 3.4 refuses maxTxnOps nested transactions in one (measured: 127 pass, 128 do not).
-    const chunks = chunkItems(
-      items.map((it) => ({ compares: [it.absent], ops: [it.put], it })),
-      this.maxTxnOps - 1,
-      0,
-      this.maxTxnBytes,
-    );
+    const chunks = chunkItems(items, this.maxTxnOps - 1, 0, this.maxTxnBytes);
     for (const chunk of chunks) {
       const what = `submit ${chunk.length} units`;
       const flat = await this.txn(
-        chunk.map((c) => c.it.absent),
-        chunk.map((c) => c.it.put),
+        chunk.flatMap((c) => c.compares),
+        chunk.flatMap((c) => c.ops),
         [],
         what,
       );
       revision = flat.header.revision;
       if (flat.succeeded) {
-        for (const c of chunk) created.push(c.it.name);
+        for (const c of chunk) created.push(c.name);
         continue;
       }
       const nested: IRequestOp[] = chunk.map((c) => ({
-        request_txn: { compare: [c.it.absent], success: [c.it.put], failure: [] },
+        request_txn: { compare: c.compares, success: c.ops, failure: [] },
       }));
       const res = await this.txn([], nested, [], what);
       revision = res.header.revision;
-      res.responses.forEach((r, j) =>
-        (r.response_txn?.succeeded ? created : existing).push(chunk[j]!.it.name),
-      );
+      res.responses.forEach((r, j) => (r.response_txn?.succeeded ? created : existing).push(chunk[j]!.name));
     }
     return { created, existing, revision, transactions: chunks.length };
   }
@@ -947,7 +941,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   private decodeOrReport<T>(kv: IKeyValue, decode: KvDecoder<T>): Stored<T> | undefined {
     const key = kv.key.toString();
-    const d = decode(kv);
+    const d = decode(kv, key);
     if (!d.ok) {
       this.reportInvalid(key, kv.mod_revision, d.reason);
       return undefined;

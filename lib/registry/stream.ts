@@ -417,7 +417,6 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     this.forget(key);
     const item = storedFrom(kv, d);
     const prev = this.cache.get(key);
-    if (prev?.modRevision === item.modRevision) return; // already applied (a replayed fragment)
     this.cache.set(key, item);
     this.emit('put', { type: 'put', item, prev });
   }
