@@ -129,7 +129,8 @@ class Pass implements CheckContext {
    */
   private readonly onChanges = new Map<string, [string, boolean][]>();
   private readonly guardedHere = new Map<string, Set<string>>();
-  private readonly load: Map<string, number>;
+  /** Loads changed in this pass (the others are the base's). */
+  private readonly loadHere = new Map<string, number>();
   private readonly machineIds: readonly string[];
   private readonly all: LoadIndex;
   private readonly selectors = new Map<string, LoadIndex>();
@@ -145,7 +146,7 @@ class Pass implements CheckContext {
   private readonly peersMemo = new Map<string, readonly string[]>();
   private readonly emptySet: ReadonlySet<string> = new Set();
   private readonly globs = new GlobCache();
-  private readonly loadOf = (id: string): number => this.load.get(id) ?? 0;
+  private readonly loadOf = (id: string): number => this.loadHere.get(id) ?? this.base.load.get(id) ?? 0;
   /** Units placed or unplaced during this pass. */
   private readonly touched = new Set<string>();
 
@@ -154,7 +155,6 @@ class Pass implements CheckContext {
     private readonly base: Placements,
   ) {
     this.machineIds = base.machineIds;
-    this.load = new Map(base.load);
     this.all = new LoadIndex(
       this.loadOf,
       this.machineIds.filter((id) => !view.machines.get(id)!.draining),
@@ -554,8 +554,8 @@ class Pass implements CheckContext {
   }
 
   private bump(machineId: string, by: number): void {
-    if (!this.load.has(machineId)) return;
-    this.load.set(machineId, this.loadOf(machineId) + by);
+    if (!this.base.load.has(machineId)) return;
+    this.loadHere.set(machineId, this.loadOf(machineId) + by);
     // The indexes exist only after the constructor's first pass over the schedule.
     if (!this.all) return;
     this.all.update(machineId);

@@ -13,7 +13,7 @@ import { globMatch } from './glob.js';
 import { problem, ProblemCode, type UnitProblem } from './problems.js';
 import type { FleetRequirements, RequirementSources } from './x-fleet.js';
 
-function firstLine(lines: Map<string, number>): number | null {
+function firstLine(lines: ReadonlyMap<string, number>): number | null {
   let min: number | null = null;
   for (const line of lines.values()) if (min === null || line < min) min = line;
   return min;

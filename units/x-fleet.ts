@@ -45,15 +45,22 @@ export interface FleetRequirements {
 /** Where each requirement came from, for messages that point at a line. */
 export interface RequirementSources {
   machineId: number | null;
+  machineOf: ReadonlyMap<string, number>;
+  conflicts: ReadonlyMap<string, number>;
+  replaces: ReadonlyMap<string, number>;
+  global: number | null;
+}
+
+/** RequirementSources while readXFleet fills them in. */
+interface SourcesBeingRead extends RequirementSources {
   machineOf: Map<string, number>;
   conflicts: Map<string, number>;
   replaces: Map<string, number>;
-  global: number | null;
 }
 
 export interface XFleetResult {
   requirements: FleetRequirements;
-  sources: RequirementSources;
+  sources: Readonly<RequirementSources>;
   errors: UnitProblem[];
   warnings: UnitProblem[];
 }
@@ -150,9 +157,12 @@ const NO_REQUIREMENTS: FleetRequirements = Object.freeze({
   machineMetadataNot: Object.freeze({}),
 });
 
-function emptySources(): RequirementSources {
+function emptySources(): SourcesBeingRead {
   return { machineId: null, machineOf: new Map(), conflicts: new Map(), replaces: new Map(), global: null };
 }
+
+/** The sources of NO_REQUIREMENTS: none (shared, read-only). */
+const NO_SOURCES: Readonly<RequirementSources> = Object.freeze(emptySources());
 
 /** An option of [X-Fleet], or of a section named so in another case (warned about below). */
 function mayBeXFleet(opt: UnitOption): boolean {
@@ -175,7 +185,7 @@ function pushUnique(map: Map<string, string[]>, key: string, value: string): voi
 export function readXFleet(options: readonly UnitOption[], unitName: string | null): XFleetResult {
   if (!options.some(mayBeXFleet)) {
     // Most units have no [X-Fleet] section: nothing to read, and one shared empty requirement set.
-    return { requirements: NO_REQUIREMENTS, sources: emptySources(), errors: [], warnings: [] };
+    return { requirements: NO_REQUIREMENTS, sources: NO_SOURCES, errors: [], warnings: [] };
   }
   const errors: UnitProblem[] = [];
   const warnings: UnitProblem[] = [];

@@ -128,10 +128,14 @@ function req(o: Obj, field: string, nonEmpty = false): string {
   return str(o, field, { nonEmpty }) as string;
 }
 
+/** The last time found valid: records written together share their times (createdAt = updatedAt). */
+let lastValidTime = '';
+
 function time(o: Obj, field: string): string | undefined {
   const v = str(o, field, { optional: true });
-  if (v !== undefined && Number.isNaN(Date.parse(v)))
-    throw new Problem(`"${field}" must be an ISO-8601 time`);
+  if (v === undefined || v === lastValidTime) return v;
+  if (Number.isNaN(Date.parse(v))) throw new Problem(`"${field}" must be an ISO-8601 time`);
+  lastValidTime = v;
   return v;
 }
 

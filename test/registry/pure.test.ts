@@ -168,6 +168,17 @@ describe('lib/registry pure parts', () => {
       }
     });
 
+    it('checks every time, also right after a valid one (the last valid time is remembered)', () => {
+      const at = (t: string) =>
+        decodeUnit('a.service', JSON.stringify({ body: '[S]', desiredState: 'loaded', createdAt: t }), check);
+      const good = new Date(5).toISOString();
+      expect(at(good).ok).to.equal(true);
+      expect(at(good).ok).to.equal(true);
+      expect(at(`${good}x`)).to.deep.include({ ok: false });
+      expect(at('2026-13-45T99:99:99.000Z')).to.deep.include({ ok: false });
+      expect(at(good).ok).to.equal(true);
+    });
+
     it('encodeUnit output decodes to the same record', () => {
       const rec = {
         name: 'a.service',
