@@ -20,6 +20,48 @@ export interface ModelAssignment {
   desiredState: Exclude<DesiredState, 'inactive'>;
 }
 
+/**
+ * A unit's assignments when it has exactly one (the usual case), as a read-only map of that one
+ * entry: two fields instead of a Map and its table (~8x smaller, and 100,000 units have one each).
+ */
+export class OneAssignment implements ReadonlyMap<string, ModelAssignment> {
+  constructor(readonly only: ModelAssignment) {}
+
+  get size(): number {
+    return 1;
+  }
+
+  get(machineId: string): ModelAssignment | undefined {
+    return machineId === this.only.machineId ? this.only : undefined;
+  }
+
+  has(machineId: string): boolean {
+    return machineId === this.only.machineId;
+  }
+
+  *entries(): MapIterator<[string, ModelAssignment]> {
+    yield [this.only.machineId, this.only];
+  }
+
+  *keys(): MapIterator<string> {
+    yield this.only.machineId;
+  }
+
+  *values(): MapIterator<ModelAssignment> {
+    yield this.only;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, ModelAssignment]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (a: ModelAssignment, machineId: string, map: ReadonlyMap<string, ModelAssignment>) => void,
+  ): void {
+    fn(this.only, this.only.machineId, this);
+  }
+}
+
 /** What the planner reads. */
 export interface ClusterView {
   readonly units: ReadonlyMap<string, ModelUnit>;
@@ -87,7 +129,7 @@ function toggle(s: Set<string>, name: string, on: boolean): void {
 export class ClusterModel implements ClusterView {
   readonly units = new Map<string, ModelUnit>();
   readonly machines = new Map<string, ModelMachine>();
-  readonly assignments = new Map<string, Map<string, ModelAssignment>>();
+  readonly assignments = new Map<string, OneAssignment | Map<string, ModelAssignment>>();
   readonly roles = new Roles();
   /**
    * The sorted names as of the last names() call, and what joined or left since: the names now are
@@ -148,22 +190,28 @@ export class ClusterModel implements ClusterView {
   }
 
   putAssignment(a: ModelAssignment): void {
-    let per = this.assignments.get(a.unit);
+    const per = this.assignments.get(a.unit);
     if (!per) {
       if (!this.units.has(a.unit)) this.nameJoined(a.unit);
-      per = new Map();
-      this.assignments.set(a.unit, per);
+      this.assignments.set(a.unit, new OneAssignment(a));
+    } else if (per instanceof Map) {
+      per.set(a.machineId, a);
+    } else if (per.has(a.machineId)) {
+      this.assignments.set(a.unit, new OneAssignment(a));
+    } else {
+      this.assignments.set(a.unit, new Map([...per, [a.machineId, a]]));
     }
-    per.set(a.machineId, a);
     this.version++;
   }
 
   deleteAssignment(unit: string, machineId: string): void {
     const per = this.assignments.get(unit);
-    if (!per || !per.delete(machineId)) return;
-    if (per.size === 0) {
+    if (!per?.has(machineId)) return;
+    if (per.size === 1) {
       this.assignments.delete(unit);
       if (!this.units.has(unit)) this.nameLeft(unit);
+    } else {
+      (per as Map<string, ModelAssignment>).delete(machineId); // more than one: a Map
     }
     this.version++;
   }

@@ -9,7 +9,7 @@
  * caller first waits until the model has caught up with etcd, see Engine).
  */
 import type { AssignmentRecord } from '../lib/registry/index.js';
-import type { ClusterModel, ClusterView, ModelAssignment } from './model.js';
+import { OneAssignment, type ClusterModel, type ClusterView, type ModelAssignment } from './model.js';
 
 /** One schedule write: an assignment put, or (assignment undefined) a removal. */
 export interface PendingWrite {
@@ -137,7 +137,7 @@ class Overlay implements ReadonlyMap<string, PerUnit> {
     const base = this.base.get(unit);
     const only = ws.length === 1 ? ws[0]! : undefined;
     if (base === undefined && only?.assignment) {
-      return (only.alone ??= new Map([[only.machineId, only.assignment]]));
+      return (only.alone ??= new OneAssignment(only.assignment));
     }
     if (this.applied.has(unit)) return this.applied.get(unit);
     const per = new Map(base ?? []);

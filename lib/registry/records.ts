@@ -218,7 +218,8 @@ function unitFrom(o: Obj, name: string, check: UnitBodyCheck): UnitRecord {
   const updatedAt = time(o, 'updatedAt');
   if (source !== undefined) rec.source = source;
   if (createdAt !== undefined) rec.createdAt = createdAt;
-  if (updatedAt !== undefined) rec.updatedAt = updatedAt;
+  // Equal times are kept as one string (a unit never changed since it was made: 100,000 kept units).
+  if (updatedAt !== undefined) rec.updatedAt = updatedAt === createdAt ? createdAt : updatedAt;
   return rec;
 }
 

@@ -52,11 +52,15 @@ export type KvDecoded<T> = { ok: true; id: string; record: T } | { ok: false; re
 /** Decodes a key-value (`key`: the key as a string, when the caller has it already). */
 export type KvDecoder<T> = (kv: IKeyValue, key?: string) => KvDecoded<T>;
 
-/** A decoded record with its key's revisions and lease. */
-export function storedFrom<T>(kv: IKeyValue, d: { id: string; record: T }): Stored<T> {
+/** A decoded record with its key's revisions and lease (`key`: the key as a string, if made already). */
+export function storedFrom<T>(
+  kv: IKeyValue,
+  d: { id: string; record: T },
+  key = kv.key.toString(),
+): Stored<T> {
   return {
     id: d.id,
-    key: kv.key.toString(),
+    key,
     record: d.record,
     createRevision: kv.create_revision,
     modRevision: kv.mod_revision,
@@ -184,6 +188,8 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   private noPutsFrom: bigint | undefined;
   /** The revision of the last listing: everything written up to it is reflected in the cache. */
   private listedAt = -1n;
+  /** The revision of the last putOwn() and its string. */
+  private ownRevision: [bigint, string] | undefined;
   /** Keys deleted while the caller had a put of them in flight (key -> revision of the delete). */
   private readonly tombstones = new Map<string, bigint>();
 
@@ -252,7 +258,9 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
     if (revision <= this.listedAt || (deletedAt !== undefined && deletedAt > revision)) return;
     const prev = this.cache.get(key);
     if (prev && BigInt(prev.modRevision) >= revision) return;
-    const rev = revision.toString();
+    // A transaction's puts come one after another: they share one string of their revision.
+    if (this.ownRevision?.[0] !== revision) this.ownRevision = [revision, revision.toString()];
+    const rev = this.ownRevision[1];
     const item: Stored<T> = {
       id,
       key,
@@ -415,7 +423,7 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       return;
     }
     this.forget(key);
-    const item = storedFrom(kv, d);
+    const item = storedFrom(kv, d, key);
     const prev = this.cache.get(key);
     this.cache.set(key, item);
     this.emit('put', { type: 'put', item, prev });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ClusterModel } from '../../engine/model.js';
+import { ClusterModel, type ModelAssignment } from '../../engine/model.js';
 import { UnitReader } from '../../engine/unit-info.js';
 
 const reader = new UnitReader();
@@ -66,6 +66,54 @@ describe('engine/model', () => {
         expect(m.names()).to.deep.equal(expected(m));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("reads a unit's assignments like a Map of them, one assignment or several (property)", () => {
+    const assignmentArb = fc.record({
+      put: fc.boolean(),
+      name: fc.constantFrom('a.service', 'b.service'),
+      machine: fc.constantFrom('m1', 'm2', 'm3'),
+      hash: fc.constantFrom('h1', 'h2'),
+    });
+    fc.assert(
+      fc.property(fc.array(assignmentArb, { maxLength: 30 }), (ops) => {
+        const m = new ClusterModel();
+        const ref = new Map<string, Map<string, ModelAssignment>>();
+        for (const o of ops) {
+          const a: ModelAssignment = {
+            unit: o.name,
+            machineId: o.machine,
+            hash: o.hash,
+            desiredState: 'launched',
+          };
+          if (o.put) {
+            m.putAssignment(a);
+            if (!ref.has(o.name)) ref.set(o.name, new Map());
+            ref.get(o.name)!.set(o.machine, a);
+          } else {
+            m.deleteAssignment(o.name, o.machine);
+            ref.get(o.name)?.delete(o.machine);
+            if (ref.get(o.name)?.size === 0) ref.delete(o.name);
+          }
+          expect([...m.assignments.keys()].sort()).to.deep.equal([...ref.keys()].sort());
+          for (const [unit, want] of ref) {
+            const got = m.assignments.get(unit)!;
+            expect(got.size).to.equal(want.size);
+            expect([...got]).to.deep.equal([...want]);
+            expect([...got.keys()]).to.deep.equal([...want.keys()]);
+            expect([...got.values()]).to.deep.equal([...want.values()]);
+            const seen: [string, ModelAssignment][] = [];
+            got.forEach((v, k) => seen.push([k, v]));
+            expect(seen).to.deep.equal([...want.entries()]);
+            for (const id of ['m1', 'm2', 'm3']) {
+              expect(got.has(id)).to.equal(want.has(id));
+              expect(got.get(id)).to.equal(want.get(id));
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
