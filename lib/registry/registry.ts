@@ -239,9 +239,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * those units as existing. `transactions` counts the transactions that wrote.
    */
   async submitUnits(inputs: readonly UnitInput[]): Promise<SubmitBatchResult> {
-    // Each unit: absent (its compare), then put.
+    // Each unit: absent (its compare), then put. One time for the whole batch.
+    const at = this.now().toISOString();
     const items = inputs.map((input) => {
-      const { record, value } = this.newUnitRecord(input);
+      const { record, value } = this.newUnitRecord(input, at);
       const key = this.keys.unit(record.name);
       return { name: record.name, key, compares: [createRevisionIs(key, 0)], ops: [putOp(key, value)] };
     });
@@ -1034,8 +1035,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     throw new ConflictError(`unit ${name}`, key);
   }
 
-  /** A unit record to store, and its value: checked as decodeUnit would check it once stored. */
-  private newUnitRecord(input: UnitInput): { record: UnitRecord; value: string } {
+  /**
+   * A unit record to store, created and updated `at` (default now), and its value: checked as
+   * decodeUnit would check it once stored.
+   */
+  private newUnitRecord(
+    input: UnitInput,
+    at = this.now().toISOString(),
+  ): { record: UnitRecord; value: string } {
     this.refuseUnitName(input.name);
     const key = this.keys.unit(input.name);
     if (typeof input.body !== 'string' || input.body.length === 0) {
@@ -1048,7 +1055,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
         key,
       );
     }
-    const at = this.now().toISOString();
     const rec: UnitRecord = {
       name: input.name,
       body: input.body,
