@@ -11,7 +11,7 @@
  *   - the engine process's RSS (peak and at the end).
  *
  *   npm run build && node dist/bench/schedule.js [--runs=3] [--machines=1000] [--units=100000] [--in-flight=16]
- *     [--submit-batch=1016] [--only=once|cold]
+ *     [--submit-batch=1016] [--only=once|cold|planner]
  *
  * Debugging (environment): BENCH_ENGINE_LOG=1 (passes and writes), BENCH_CPU_TIMELINE=1 (CPU per
  * process per 250 ms), BENCH_ETCD_METRICS=1 (etcd's watch counters), BENCH_ENGINE_NODE_ARGS
@@ -42,9 +42,14 @@ const args = new Map(
 const RUNS = Number(args.get('runs') || 3);
 const MACHINES = Number(args.get('machines') || 1000);
 const UNITS = Number(args.get('units') || 100000);
-/** --only=cold / --only=once: only the cold-start or only the submitted-at-once engine runs (for profiling). */
+/**
+ * --only=cold / --only=once: only the cold-start or only the submitted-at-once engine runs (for
+ * profiling); --only=planner: only the planner in memory, RUNS times (no etcd, one process: the
+ * least noisy way to compare planner changes).
+ */
 const ONLY_COLD = args.get('only') === 'cold';
 const ONLY_ONCE = args.get('only') === 'once';
+const ONLY_PLANNER = args.get('only') === 'planner';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
 /** Units per Registry.submitUnits call when submitting at once. */
 const SUBMIT_BATCH = Number(args.get('submit-batch') || 1016);
@@ -357,7 +362,19 @@ async function compact(client: Etcd3): Promise<void> {
   await client.maintenance.defragment({});
 }
 
+/** The planner rows alone: a full pass and a pass after 250 new units, at MACHINES machines. */
+function plannerOnly(): void {
+  for (let r = 0; r < RUNS; r++) {
+    const full = plannerRun(MACHINES);
+    const scoped = scopedRun(MACHINES, 250);
+    process.stderr.write(
+      `planner: full pass ${full.usPerDecision.toFixed(2)} µs/decision; after 250 new units ${scoped.toFixed(2)} ms\n`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
+  if (ONLY_PLANNER) return plannerOnly();
   const server = await EtcdServer.start();
   // Interrupted: still stop the etcd this bench started (by PID) and remove its data.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -141,7 +141,8 @@ class Pass implements CheckContext {
   private readonly dependents = new Map<string, string[]>();
   /** A socket -> the services it activates that exist and want to run. */
   private readonly companions = new Map<string, string[]>();
-  private readonly reasons = new Map<string, string>();
+  /** Why this pass placed a unit on, or removed it from, a machine: machine -> unit -> why. */
+  private readonly reasons = new Map<string, Map<string, string>>();
   private readonly unplacedReasons = new Map<string, string[]>();
   private readonly peersMemo = new Map<string, readonly string[]>();
   private readonly emptySet: ReadonlySet<string> = new Set();
@@ -332,7 +333,7 @@ class Pass implements CheckContext {
       }
       if (why === null) continue;
       if (!machine || (u && !u.requirements.global && this.placement(name) !== machineId)) {
-        this.reasons.set(keyOf(name, machineId), why);
+        this.setReason(name, machineId, why);
         continue; // never counted in the working state
       }
       this.unplace(name, machineId, why, undefined);
@@ -508,6 +509,12 @@ class Pass implements CheckContext {
 
   // ------------------------------------------------------------------ working state
 
+  private setReason(unit: string, machineId: string, why: string): void {
+    let here = this.reasons.get(machineId);
+    if (!here) this.reasons.set(machineId, (here = new Map()));
+    here.set(unit, why);
+  }
+
   private place(u: ModelUnit, machineId: string, reason: string): void {
     if (u.requirements.global) {
       this.own(this.globalHere, this.base.globalAt, u.name).add(machineId);
@@ -516,7 +523,7 @@ class Pass implements CheckContext {
     }
     this.addOn(u.name, machineId);
     this.touched.add(u.name);
-    this.reasons.set(keyOf(u.name, machineId), reason);
+    this.setReason(u.name, machineId, reason);
     this.unplacedReasons.delete(u.name);
   }
 
@@ -532,7 +539,7 @@ class Pass implements CheckContext {
     }
     this.removeOn(name, machineId);
     this.touched.add(name);
-    this.reasons.set(keyOf(name, machineId), reason);
+    this.setReason(name, machineId, reason);
     for (const d of this.dependents.get(name) ?? []) {
       if (this.placement(d) === machineId) {
         this.unplace(d, machineId, `follows ${name}, which left machine ${machineId}`, queue);
@@ -601,7 +608,7 @@ class Pass implements CheckContext {
    */
   private diff(units: Iterable<string>): Decision[] {
     const groups: Record<DecisionType, Decision[]> = { unplace: [], place: [], update: [] };
-    const reason = (u: string, m: string, fallback: string) => this.reasons.get(keyOf(u, m)) ?? fallback;
+    const reason = (u: string, m: string, fallback: string) => this.reasons.get(m)?.get(u) ?? fallback;
     const before = this.view.assignments;
     const mine: Decision[] = [];
     for (const unit of units) {
@@ -682,10 +689,6 @@ function withTouched(names: readonly string[], touched: ReadonlySet<string>): re
   const looked = new Set(names);
   const extra = [...touched].filter((t) => !looked.has(t));
   return extra.length === 0 ? names : [...names, ...extra].sort();
-}
-
-function keyOf(unit: string, machineId: string): string {
-  return `${unit}\u0000${machineId}`;
 }
 
 function cmp(a: string, b: string): number {
