@@ -11,7 +11,7 @@
  *   - the engine process's RSS (peak and at the end).
  *
  *   npm run build && node dist/bench/schedule.js [--runs=3] [--machines=1000] [--units=100000] [--in-flight=16]
- *     [--submit-batch=1016] [--only=once|cold|planner]
+ *     [--submit-batch=1016] [--only=once|cold|planner|path]
  *
  * Debugging (environment): BENCH_ENGINE_LOG=1 (passes and writes), BENCH_CPU_TIMELINE=1 (CPU per
  * process per 250 ms), BENCH_ETCD_METRICS=1 (etcd's watch counters), BENCH_ENGINE_NODE_ARGS
@@ -31,7 +31,16 @@ import { Planner, plan } from '../engine/planner.js';
 import { ParseCache, UnitReader } from '../engine/unit-info.js';
 import { EtcdServer } from '../lab/etcd-server.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
-import { Registry, type UnitInput } from '../lib/registry/index.js';
+import {
+  Registry,
+  Keys,
+  decodeUnit,
+  encodeAssignment,
+  putOp,
+  validateAssignment,
+  validateUnit,
+  type UnitInput,
+} from '../lib/registry/index.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -44,12 +53,14 @@ const MACHINES = Number(args.get('machines') || 1000);
 const UNITS = Number(args.get('units') || 100000);
 /**
  * --only=cold / --only=once: only the cold-start or only the submitted-at-once engine runs (for
- * profiling); --only=planner: only the planner in memory, RUNS times (no etcd, one process: the
- * least noisy way to compare planner changes).
+ * profiling); --only=planner: only the planner in memory, RUNS times; --only=path: the engine's
+ * own work per unit in memory (see pathRun), RUNS times. The last two need no etcd and run in one
+ * process: the least noisy way to compare changes to the engine's code on a shared host.
  */
 const ONLY_COLD = args.get('only') === 'cold';
 const ONLY_ONCE = args.get('only') === 'once';
 const ONLY_PLANNER = args.get('only') === 'planner';
+const ONLY_PATH = args.get('only') === 'path';
 const IN_FLIGHT = Number(args.get('in-flight') || 16);
 /** Units per Registry.submitUnits call when submitting at once. */
 const SUBMIT_BATCH = Number(args.get('submit-batch') || 1016);
@@ -362,6 +373,88 @@ async function compact(client: Etcd3): Promise<void> {
   await client.maintenance.defragment({});
 }
 
+/**
+ * The engine's own work per unit, in memory, as at once: the stored values of UNITS units (as
+ * Registry.submitUnits writes them) are decoded and read (JSON, parse, hash, [X-Fleet]) into the
+ * model 127 at a time (an etcd watch response of one submit transaction), each batch planned by a
+ * Planner that remembers the last pass, and each placement's write encoded (value, validation,
+ * key and value bytes). No etcd, gRPC, streams or pending writes: what is left is our code.
+ * Returns µs per unit for each step.
+ */
+function pathRun(machines: number): { ingest: number; plan: number; encode: number } {
+  const m = new ClusterModel();
+  const cache = new ParseCache();
+  const reader = new UnitReader(cache);
+  const keys = new Keys('/bench/');
+  for (let i = 0; i < machines; i++) {
+    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
+  }
+  const at = new Date().toISOString();
+  const values = Array.from({ length: UNITS }, (_, i) => {
+    const d = validateUnit(
+      {
+        name: `u${i}.service`,
+        body: body(i),
+        hash: '',
+        desiredState: 'launched',
+        createdAt: at,
+        updatedAt: at,
+      },
+      cache.check,
+    );
+    if (!d.ok) throw new Error(d.reason);
+    return d.value;
+  });
+  const planner = new Planner();
+  const ms = { ingest: 0, plan: 0, encode: 0 };
+  for (let first = 0; first < UNITS; first += 127) {
+    const t0 = performance.now();
+    const changed: string[] = [];
+    for (let i = first; i < Math.min(first + 127, UNITS); i++) {
+      const name = `u${i}.service`;
+      const d = decodeUnit(name, values[i]!, cache.check);
+      if (!d.ok) throw new Error(d.reason);
+      const r = d.record;
+      m.putUnit(reader.read({ name, body: r.body, hash: r.hash, desiredState: r.desiredState }));
+      changed.push(name);
+    }
+    const t1 = performance.now();
+    const p = planner.plan(m, 0, changed);
+    const t2 = performance.now();
+    for (const dec of p.decisions) {
+      const u = m.units.get(dec.unit)!;
+      const record = {
+        unit: u.name,
+        machineId: dec.machineId,
+        body: u.body,
+        hash: u.hash,
+        desiredState: 'launched' as const,
+      };
+      const value = encodeAssignment(record);
+      const v = validateAssignment(record, () => ({ ok: true, hash: u.hash }), value);
+      if (!v.ok) throw new Error(v.reason);
+      putOp(keys.assignment(dec.machineId, dec.unit), value);
+    }
+    applyDecisions(m, p.decisions);
+    const t3 = performance.now();
+    ms.ingest += t1 - t0;
+    ms.plan += t2 - t1;
+    ms.encode += t3 - t2;
+  }
+  const us = (x: number) => (x * 1000) / UNITS;
+  return { ingest: us(ms.ingest), plan: us(ms.plan), encode: us(ms.encode) };
+}
+
+/** The engine's path alone (pathRun), RUNS times. */
+function pathOnly(): void {
+  for (let r = 0; r < RUNS; r++) {
+    const p = pathRun(MACHINES);
+    process.stderr.write(
+      `engine path: ${(p.ingest + p.plan + p.encode).toFixed(2)} µs per unit (take in ${p.ingest.toFixed(2)}, plan ${p.plan.toFixed(2)}, encode the write ${p.encode.toFixed(2)})\n`,
+    );
+  }
+}
+
 /** The planner rows alone: a full pass and a pass after 250 new units, at MACHINES machines. */
 function plannerOnly(): void {
   for (let r = 0; r < RUNS; r++) {
@@ -375,6 +468,7 @@ function plannerOnly(): void {
 
 async function main(): Promise<void> {
   if (ONLY_PLANNER) return plannerOnly();
+  if (ONLY_PATH) return pathOnly();
   const server = await EtcdServer.start();
   // Interrupted: still stop the etcd this bench started (by PID) and remove its data.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
