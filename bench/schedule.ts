@@ -34,10 +34,8 @@ import { createEtcdClient } from '../lib/etcd-client.js';
 import {
   Registry,
   Keys,
+  assignmentPut,
   decodeUnit,
-  encodeAssignment,
-  putOp,
-  validateAssignment,
   validateUnit,
   type UnitInput,
 } from '../lib/registry/index.js';
@@ -311,17 +309,23 @@ async function rawRun(client: Etcd3, prefix: string, fenced: boolean): Promise<n
   return (txns * per) / ((performance.now() - t0) / 1000);
 }
 
+/** A model of `machines` machines (the simulated ones' metadata) and no units. */
+function machinesModel(machines: number): ClusterModel {
+  const m = new ClusterModel();
+  for (let i = 0; i < machines; i++) {
+    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
+  }
+  return m;
+}
+
 /**
  * A model of `machines` machines and UNITS units (none placed), read as the engine reads them;
  * `add(i)` puts unit u<i> and returns its name.
  */
 function benchModel(machines: number): { m: ClusterModel; add: (i: number) => string } {
-  const m = new ClusterModel();
+  const m = machinesModel(machines);
   const cache = new ParseCache();
   const reader = new UnitReader(cache);
-  for (let i = 0; i < machines; i++) {
-    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
-  }
   const add = (i: number): string => {
     const b = body(i);
     const v = cache.check(b);
@@ -382,13 +386,10 @@ async function compact(client: Etcd3): Promise<void> {
  * Returns µs per unit for each step.
  */
 function pathRun(machines: number): { ingest: number; plan: number; encode: number } {
-  const m = new ClusterModel();
+  const m = machinesModel(machines);
   const cache = new ParseCache();
   const reader = new UnitReader(cache);
   const keys = new Keys('/bench/');
-  for (let i = 0; i < machines; i++) {
-    m.putMachine({ id: machineId(i), metadata: { rack: String(i % 10) }, draining: false });
-  }
   const at = new Date().toISOString();
   const values = Array.from({ length: UNITS }, (_, i) => {
     const d = validateUnit(
@@ -423,17 +424,13 @@ function pathRun(machines: number): { ingest: number; plan: number; encode: numb
     const t2 = performance.now();
     for (const dec of p.decisions) {
       const u = m.units.get(dec.unit)!;
-      const record = {
+      assignmentPut(keys, {
         unit: u.name,
         machineId: dec.machineId,
         body: u.body,
         hash: u.hash,
-        desiredState: 'launched' as const,
-      };
-      const value = encodeAssignment(record);
-      const v = validateAssignment(record, () => ({ ok: true, hash: u.hash }), value);
-      if (!v.ok) throw new Error(v.reason);
-      putOp(keys.assignment(dec.machineId, dec.unit), value);
+        desiredState: 'launched',
+      });
     }
     applyDecisions(m, p.decisions);
     const t3 = performance.now();

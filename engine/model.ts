@@ -210,8 +210,8 @@ export class ClusterModel implements ClusterView {
     if (per.size === 1) {
       this.assignments.delete(unit);
       if (!this.units.has(unit)) this.nameLeft(unit);
-    } else {
-      (per as Map<string, ModelAssignment>).delete(machineId); // more than one: a Map
+    } else if (per instanceof Map) {
+      per.delete(machineId); // more than one: always a Map
     }
     this.version++;
   }

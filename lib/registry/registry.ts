@@ -610,18 +610,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         const r = c.record;
         this.refuseMachineId(r.machineId);
         this.refuseUnitName(r.unit);
-        const key = this.keys.assignment(r.machineId, r.unit);
-        const value = encodeAssignment(r);
-        // The body is the engine's copy of a unit body this registry checked when it read the unit
-        // (and the agent checks it again): the fields, names and size are checked here, the body
-        // is not parsed a second time (100,000 parses per 100,000 placements).
-        const d = validateAssignment(r, this.trustedBody(r.hash), value);
-        if (!d.ok)
-          throw new InvalidInputError(
-            `assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`,
-            key,
-          );
-        items.push({ compares: [], ops: [putOp(key, value)] });
+        items.push(assignmentPut(this.keys, r));
       } else {
         this.refuseMachineId(c.machineId);
         this.refuseUnitName(c.unit);
@@ -886,10 +875,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
   // ---------------------------------------------------------------- decoding
 
   /** A check that accepts a body as already checked, with this hash (see applySchedule). */
-  private trustedBody(hash: string): UnitBodyCheck {
-    return () => ({ ok: true, hash });
-  }
-
   private readonly decodeUnitKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<UnitRecord> => {
     const p = this.keys.parse(key);
     if (p.kind !== 'unit')
@@ -1259,6 +1244,22 @@ export function isMemoized(check: UnitBodyCheck): boolean {
 }
 
 /** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */
+/**
+ * The put of one assignment as the engine writes it (no I/O): its value, checked, under its key;
+ * InvalidInputError if the record is not valid. The body is the engine's copy of a unit body the
+ * registry checked when it read the unit (and the agent checks it again): the fields, names and
+ * size are checked here, the body is not parsed a second time (100,000 parses per 100,000
+ * placements).
+ */
+export function assignmentPut(keys: Keys, r: AssignmentRecord): TxnItem {
+  const key = keys.assignment(r.machineId, r.unit);
+  const value = encodeAssignment(r);
+  const d = validateAssignment(r, () => ({ ok: true, hash: r.hash }), value);
+  if (!d.ok)
+    throw new InvalidInputError(`assignment of ${r.unit} to ${r.machineId} is invalid: ${d.reason}`, key);
+  return { compares: [], ops: [putOp(key, value)] };
+}
+
 export function registryOptionsFrom(
   cfg: Pick<FleetConfig, 'etcdKeyPrefix' | 'etcdServers' | 'etcdRequestTimeoutMs' | 'etcdUsername'>,
 ): RegistryOptions {
