@@ -13,6 +13,7 @@
 import { FleetError, isRetryable } from '../lib/errors.js';
 import {
   StaleFenceError,
+  machineUnitId,
   type BatchResult,
   type Fence,
   type PlacementReasonsRecord,
@@ -177,19 +178,20 @@ export class Applier {
             ? {
                 unit: c.record.unit,
                 machineId: c.record.machineId,
-                assignment: {
-                  unit: c.record.unit,
-                  machineId: c.record.machineId,
-                  hash: c.record.hash,
-                  desiredState: c.record.desiredState,
-                },
+                id: machineUnitId(c.record.machineId, c.record.unit),
+                assignment: c.record,
                 record: c.record,
               }
-            : { unit: c.unit, machineId: c.machineId, assignment: undefined };
+            : {
+                unit: c.unit,
+                machineId: c.machineId,
+                id: machineUnitId(c.machineId, c.unit),
+                assignment: undefined,
+              };
         this.pending.add(w);
         return w;
       });
-      const keys = writes.map((w) => `${w.machineId}/${w.unit}`);
+      const keys = writes.map((w) => w.id);
       this.queue.push({ removals, fence, changes: slice, writes, keys, plan });
       plan.left++;
     }

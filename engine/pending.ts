@@ -15,6 +15,9 @@ import { OneAssignment, type ClusterModel, type ClusterView, type ModelAssignmen
 export interface PendingWrite {
   readonly unit: string;
   readonly machineId: string;
+  /** The schedule ID of its key, `<machine>/<unit>`. */
+  readonly id: string;
+  /** What a put assigns (its record: the model keeps the record itself as the assignment). */
   readonly assignment: ModelAssignment | undefined;
   /** The record a put writes. */
   readonly record?: AssignmentRecord;

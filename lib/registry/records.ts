@@ -128,23 +128,26 @@ function req(o: Obj, field: string, nonEmpty = false): string {
   return str(o, field, { nonEmpty }) as string;
 }
 
-/** The last time found valid: records written together share their times (createdAt = updatedAt). */
+/**
+ * The last time found valid: records written together share their times (createdAt = updatedAt),
+ * which are then neither parsed again nor kept as one more string each.
+ */
 let lastValidTime = '';
 
 function time(o: Obj, field: string): string | undefined {
   const v = str(o, field, { optional: true });
-  if (v === undefined || v === lastValidTime) return v;
+  if (v === undefined) return v;
+  if (v === lastValidTime) return lastValidTime;
   if (Number.isNaN(Date.parse(v))) throw new Problem(`"${field}" must be an ISO-8601 time`);
   lastValidTime = v;
   return v;
 }
 
+/** The allowed value `o[field]` equals (that string itself, shared by every record). */
 function oneOf<T extends string>(o: Obj, field: string, allowed: readonly T[]): T {
-  const v = o[field];
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new Problem(`"${field}" must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
-  }
-  return v as T;
+  const i = (allowed as readonly unknown[]).indexOf(o[field]);
+  if (i < 0) throw new Problem(`"${field}" must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  return allowed[i]!;
 }
 
 function same(o: Obj, field: string, expected: string, where: string, optional = false): void {

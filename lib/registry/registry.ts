@@ -26,6 +26,7 @@ import {
   Keys,
   SCHEMA_VERSION,
   machineIdProblem,
+  machineUnitId,
   prefixEnd,
   prefixProblem,
   unitNameProblem,
@@ -892,7 +893,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       return { ok: false, reason: `not an assignment key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
     const d = decodeAssignment(p.machineId, p.unit, kv.value.toString(), this.check);
-    return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
+    return d.ok ? { ok: true, id: machineUnitId(p.machineId, p.unit), record: d.record } : d;
   };
 
   private readonly decodeMachineKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<MachineRecord> => {
@@ -922,7 +923,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       return { ok: false, reason: `not a unit state key: ${p.kind === 'unknown' ? p.reason : p.kind}` };
     }
     const d = decodeUnitState(p.machineId, p.unit, kv.value.toString());
-    return d.ok ? { ok: true, id: `${p.machineId}/${p.unit}`, record: d.record } : d;
+    return d.ok ? { ok: true, id: machineUnitId(p.machineId, p.unit), record: d.record } : d;
   };
 
   private decodeOrReport<T>(kv: IKeyValue, decode: KvDecoder<T>): Stored<T> | undefined {

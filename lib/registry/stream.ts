@@ -52,18 +52,23 @@ export type KvDecoded<T> = { ok: true; id: string; record: T } | { ok: false; re
 /** Decodes a key-value (`key`: the key as a string, when the caller has it already). */
 export type KvDecoder<T> = (kv: IKeyValue, key?: string) => KvDecoded<T>;
 
-/** A decoded record with its key's revisions and lease (`key`: the key as a string, if made already). */
+/**
+ * A decoded record with its key's revisions and lease (`key`: the key as a string, if made already;
+ * `modRevision`: kv.mod_revision, or an equal string to share). A key created at that revision
+ * keeps one string for both.
+ */
 export function storedFrom<T>(
   kv: IKeyValue,
   d: { id: string; record: T },
   key = kv.key.toString(),
+  modRevision = kv.mod_revision,
 ): Stored<T> {
   return {
     id: d.id,
     key,
     record: d.record,
-    createRevision: kv.create_revision,
-    modRevision: kv.mod_revision,
+    createRevision: kv.create_revision === modRevision ? modRevision : kv.create_revision,
+    modRevision,
     lease: kv.lease,
   };
 }
@@ -190,6 +195,8 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
   private listedAt = -1n;
   /** The revision of the last putOwn() and its string. */
   private ownRevision: [bigint, string] | undefined;
+  /** The revision of the last put taken in from etcd (its string, shared by the puts of one transaction). */
+  private lastRevision = '';
   /** Keys deleted while the caller had a put of them in flight (key -> revision of the delete). */
   private readonly tombstones = new Map<string, bigint>();
 
@@ -423,7 +430,9 @@ export class RegistryStream<T> extends EventEmitter<StreamEvents<T>> {
       return;
     }
     this.forget(key);
-    const item = storedFrom(kv, d, key);
+    // The puts of one transaction share one string of its revision.
+    if (kv.mod_revision !== this.lastRevision) this.lastRevision = kv.mod_revision;
+    const item = storedFrom(kv, d, key, this.lastRevision);
     const prev = this.cache.get(key);
     this.cache.set(key, item);
     this.emit('put', { type: 'put', item, prev });

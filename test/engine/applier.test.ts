@@ -189,8 +189,13 @@ describe('engine/pending: writes laid over the model', () => {
     const model = modelWith(['a.service', 'b.service']);
     model.putAssignment(assignment('b.service', 'm1'));
     const p = new PendingSchedule();
-    const put = { unit: 'a.service', machineId: 'm2', assignment: assignment('a.service', 'm2') };
-    const del = { unit: 'b.service', machineId: 'm1', assignment: undefined };
+    const put = {
+      unit: 'a.service',
+      machineId: 'm2',
+      id: 'm2/a.service',
+      assignment: assignment('a.service', 'm2'),
+    };
+    const del = { unit: 'b.service', machineId: 'm1', id: 'm1/b.service', assignment: undefined };
     p.add(put);
     p.add(del);
     const v = p.view(model);
@@ -227,6 +232,7 @@ describe('engine/pending: writes laid over the model', () => {
           p.add({
             unit: w.unit,
             machineId: w.machineId,
+            id: `${w.machineId}/${w.unit}`,
             assignment: w.put ? assignment(w.unit, w.machineId) : undefined,
           });
           if (w.put) expected.putAssignment(assignment(w.unit, w.machineId));
