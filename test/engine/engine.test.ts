@@ -310,6 +310,65 @@ describe('engine (in process) against a real etcd', function () {
     await eventually(async () => engine.isLeader && engine.fence!.key !== first.key, 're-elected', 5000);
   });
 
+  it('plans a burst bigger than a pass over several passes, oldest first, every rule kept', async () => {
+    const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+    await machine(reg, 'm1', { disk: 'ssd' });
+    await machine(reg, 'm2');
+    await machine(reg, 'm3');
+    const e = new Engine({
+      registry: reg,
+      candidate: 'e1',
+      leaseTtlSeconds: 2,
+      reconcileIntervalMs: 60000,
+      maxChangedPerPass: 2,
+      ...fast,
+    });
+    e.on('error', () => undefined);
+    engines.push(e);
+    const passes: number[] = [];
+    e.on('planned', (p) => passes.push(p.decisions));
+    await e.start();
+    await eventually(async () => e.isLeader, 'elected');
+    const before = passes.length;
+    // One submission (one watch response): followers before their targets, conflicts across
+    // the whole burst, a global unit at the end; 16 units, 2 per pass.
+    const launched = (name: string, xfleet = ''): UnitInput => ({
+      name,
+      body: unitBody(name, xfleet),
+      desiredState: 'launched',
+    });
+    const off = (name: string): UnitInput => ({ name, body: unitBody(name), desiredState: 'inactive' });
+    await reg.submitUnits([
+      // First, passes that decide nothing: the next one must follow all the same.
+      off('off1.service'),
+      off('off2.service'),
+      off('off3.service'),
+      off('off4.service'),
+      launched('side.service', 'MachineOf=db.service'),
+      launched('web1.service', 'Conflicts=web*'),
+      launched('web2.service', 'Conflicts=web*'),
+      launched('web3.service', 'Conflicts=web*'),
+      launched('db.service', 'MachineMetadata=disk=ssd'),
+      launched('p1.service'),
+      launched('p2.service'),
+      launched('p3.service'),
+      launched('p4.service'),
+      launched('p5.service'),
+      launched('p6.service'),
+      launched('all.service', 'Global=true'),
+    ]);
+    await eventually(async () => (await scheduleOf(reg)).size === 12, 'every unit placed');
+    const s = await scheduleOf(reg);
+    expect(s.get('db.service')).to.deep.equal(['m1']);
+    expect(s.get('side.service')).to.deep.equal(['m1']);
+    const webs = ['web1.service', 'web2.service', 'web3.service'].map((w) => s.get(w)![0]);
+    expect(new Set(webs).size, 'Conflicts=web*: one per machine').to.equal(3);
+    expect([...s.get('all.service')!].sort()).to.deep.equal(['m1', 'm2', 'm3']);
+    // Every non-global unit once: 11 + 3 assignments, none twice.
+    expect([...s.values()].flat().length).to.equal(14);
+    expect(passes.slice(before).filter((d) => d > 0).length, 'several passes').to.be.at.least(4);
+  });
+
   it('re-plans every engine_reconcile_interval as a safety net, with no change at all', async () => {
     const reg = new Registry(etcd.client, { prefix: etcd.prefix });
     const e = new Engine({
