@@ -107,6 +107,11 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** KiB as whole MiB. */
+function mib(kb: number): string {
+  return fmt(kb / 1024);
+}
+
 function rssKb(pid: number): { now: number; peak: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
@@ -484,14 +489,18 @@ async function main(): Promise<void> {
       const prefix = `/bench-${r}/`;
       if (ONLY_COLD) {
         cold.push(await engineRun(server, client, `${prefix}cold/`, true));
-        process.stderr.write(`cold: ${fmt(cold[r]!.perSec)} placements/s, CPU ${cpuLine(cold[r]!)}\n`);
+        process.stderr.write(
+          `cold: ${fmt(cold[r]!.perSec)} placements/s, CPU ${cpuLine(cold[r]!)}, engine RSS peak ${mib(cold[r]!.rss.peak)} MiB\n`,
+        );
         continue;
       }
       if (ONLY_ONCE) {
         engine.push(await engineRun(server, client, `${prefix}live/`, false));
         await client.delete().prefix(prefix).exec();
         await compact(client);
-        process.stderr.write(`at once: ${fmt(engine[r]!.perSec)} placements/s, CPU ${cpuLine(engine[r]!)}\n`);
+        process.stderr.write(
+          `at once: ${fmt(engine[r]!.perSec)} placements/s, CPU ${cpuLine(engine[r]!)}, engine RSS peak ${mib(engine[r]!.rss.peak)} MiB\n`,
+        );
         continue;
       }
       // Plain and fenced writes, each on keys of its own, in alternating order from run to run.
@@ -567,7 +576,7 @@ async function main(): Promise<void> {
     );
   }
   console.log(
-    `| engine RSS | engine process after placing everything (submitted at once): peak (VmHWM) / now (VmRSS) | ${fmt(median(engine.map((x) => x.rss.peak)) / 1024)} / ${fmt(median(engine.map((x) => x.rss.now)) / 1024)} MiB |`,
+    `| engine RSS | engine process after placing everything (submitted at once): peak (VmHWM) / now (VmRSS) | ${mib(median(engine.map((x) => x.rss.peak)))} / ${mib(median(engine.map((x) => x.rss.now)))} MiB |`,
   );
 }
 
