@@ -2,9 +2,8 @@
  * fleetd's engine candidate: an Engine campaigning under this machine's ID. Every fleetd runs
  * one unless disable_engine is set (fleetd skips factories of role "engine" then).
  */
-import { hostname } from 'node:os';
 import { Engine } from '../engine/engine.js';
-import { readMachineId } from '../lib/machine-id.js';
+import { engineCandidate } from '../lib/machine-id.js';
 import type { Component, ComponentContext, ComponentFactory } from './component.js';
 
 class EngineComponent implements Component {
@@ -14,7 +13,7 @@ class EngineComponent implements Component {
 
   async start(signal: AbortSignal): Promise<void> {
     const { config, registry, log } = this.ctx;
-    const candidate = readMachineId(config.machineIdFile) ?? hostname();
+    const candidate = engineCandidate(config.machineIdFile);
     const engine = new Engine({
       registry,
       candidate,

@@ -5,8 +5,12 @@
  * after agent_ttl, and they would run twice until a new fleetd's agent stopped them here. fence
  * closes that window:
  *
- *   1. stop every unit in units_directory through systemd (D-Bus) and wait until each is inactive;
- *   2. only then revoke the machine's lease (from the lease file, agent/lease-file.ts), so the
+ *   1. end this machine's engine candidacy: revoke the lease of its key in the engine election
+ *      (Registry.engineCandidacies), so that if it led, another candidate leads at once instead
+ *      of after engine_lease_ttl (its engine died with it, and every schedule write is fenced by
+ *      that key anyway);
+ *   2. stop every unit in units_directory through systemd (D-Bus) and wait until each is inactive;
+ *   3. only then revoke the machine's lease (from the lease file, agent/lease-file.ts), so the
  *      engine re-places the units at once instead of after the TTL.
  *
  * Stopped before revoked: a unit is never active on two machines. If a unit cannot be confirmed
@@ -26,6 +30,8 @@ import { isTemplate, isValidUnitName } from '../units/names.js';
 import { leaseFilePath, readLeaseFile, removeLeaseFile } from '../agent/lease-file.js';
 import { machineIdFrom } from '../agent/machine-id.js';
 import { SystemdClient } from '../agent/systemd.js';
+import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
+import { engineCandidate } from '../lib/machine-id.js';
 
 /** What systemd tells ExecStopPost= (systemd.exec(5), "Environment variables in spawned processes"). */
 export interface StopOutcome {
@@ -64,7 +70,7 @@ export function fenceDecision(o: StopOutcome): FenceDecision {
   }
   return {
     action: 'fence',
-    reason: `fleetd did not stop cleanly (SERVICE_RESULT=${o.serviceResult}${detail}): its units are still running and would run twice once re-placed; stopping them, then revoking the lease`,
+    reason: `fleetd did not stop cleanly (SERVICE_RESULT=${o.serviceResult}${detail}): its units are still running and would run twice once re-placed; ending its engine candidacy, stopping the units, then revoking the lease`,
   };
 }
 
@@ -97,6 +103,8 @@ export interface FenceReport {
   stillActive: string[];
   /** 'revoked', 'expired' (etcd no longer knew it), or why nothing was revoked. */
   lease: string;
+  /** 'resigned' (its election leases revoked), 'none' (it was no candidate), or why not. */
+  engine: string;
 }
 
 const DEFAULT_UNITS_DIRECTORY = '/run/fleet/units';
@@ -117,9 +125,10 @@ export async function fence(opts: FenceOptions): Promise<FenceReport> {
   const decision = fenceDecision(opts.outcome);
   if (decision.action === 'nothing') {
     log.info(decision.reason);
-    return { action: 'nothing', stopped: [], stillActive: [], lease: 'left alone' };
+    return { action: 'nothing', stopped: [], stillActive: [], lease: 'left alone', engine: 'left alone' };
   }
   log.warn(decision.reason);
+  const engine = await resignEngine(opts);
   const unitsDirectory = opts.config?.unitsDirectory ?? DEFAULT_UNITS_DIRECTORY;
   const { stopped, stillActive, problem } = await stopUnits(unitsDirectory, opts);
   if (problem !== undefined || stillActive.length > 0) {
@@ -128,11 +137,78 @@ export async function fence(opts: FenceOptions): Promise<FenceReport> {
     log.error(
       `${why}; the lease is NOT revoked (the units could run twice if it were): it expires after agent_ttl, stop them by hand (systemctl stop ...)`,
     );
-    return { action: 'fence', stopped, stillActive, lease: 'not revoked: units not confirmed stopped' };
+    return {
+      action: 'fence',
+      stopped,
+      stillActive,
+      lease: 'not revoked: units not confirmed stopped',
+      engine,
+    };
   }
   log.info('units stopped', { units: stopped, directory: unitsDirectory });
   const lease = await revokeLease(unitsDirectory, opts);
-  return { action: 'fence', stopped, stillActive, lease };
+  return { action: 'fence', stopped, stillActive, lease, engine };
+}
+
+/** Rejects when `p` has not settled within `ms` (etcd3's own deadline may not cover a dead endpoint). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms + 200);
+  });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Step 1: revokes the leases of this machine's engine election keys. Never throws. */
+async function resignEngine(opts: FenceOptions): Promise<string> {
+  const { log, config } = opts;
+  if (!config) {
+    log.warn('no usable configuration: the engine candidacy is not ended (it ends after engine_lease_ttl)');
+    return 'not resigned: no configuration';
+  }
+  if (config.disableEngine) return 'none: disable_engine';
+  const candidate = engineCandidate(config.machineIdFile);
+  const timeoutMs = opts.revokeTimeoutMs ?? 3000;
+  let client;
+  try {
+    client = createEtcdClient({ ...config, etcdRequestTimeoutMs: timeoutMs });
+  } catch (e) {
+    log.warn(`${errorMessage(e)}; the engine candidacy of ${candidate} ends after engine_lease_ttl`);
+    return 'not resigned: no etcd client';
+  }
+  try {
+    const registry = new Registry(client, registryOptionsFrom(config));
+    const mine = await within(registry.engineCandidacies(candidate), timeoutMs);
+    if (mine.length === 0) {
+      log.info(`${candidate} has no key in the engine election: no candidacy to end`);
+      return 'none';
+    }
+    for (const c of mine) {
+      try {
+        await within(
+          client.leaseClient.leaseRevoke({ ID: c.lease }, { deadline: Date.now() + timeoutMs }),
+          timeoutMs,
+        );
+      } catch (e) {
+        if (!/lease not found/i.test(errorMessage(e))) throw e; // expired meanwhile: ended anyway
+      }
+    }
+    log.info(
+      `engine candidacy of ${candidate} ended (${mine.map((c) => c.key).join(', ')}): if it led, another candidate leads now`,
+    );
+    return 'resigned';
+  } catch (e) {
+    log.warn(
+      `cannot end the engine candidacy of ${candidate} at ${config.etcdServers.join(',')}: ${errorMessage(e)}; it ends after engine_lease_ttl`,
+    );
+    return `not resigned: ${errorMessage(e)}`;
+  } finally {
+    client.close();
+  }
 }
 
 async function stopUnits(
@@ -245,18 +321,10 @@ async function revokeLease(unitsDirectory: string, opts: FenceOptions): Promise<
     return 'not revoked: no etcd client';
   }
   try {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 200);
-    });
-    try {
-      await Promise.race([
-        client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + timeoutMs }),
-        deadline,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await within(
+      client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + timeoutMs }),
+      timeoutMs,
+    );
     log.info(`lease ${leaseId} of machine ${machineId} revoked: the engine re-places its units now`);
     await removeLeaseFile(path).catch((e: unknown) => log.warn(`${errorMessage(e)}`));
     return 'revoked';

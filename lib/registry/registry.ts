@@ -567,6 +567,24 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
+   * The leases of a candidate's keys in the engine election (etcd3's campaign value is the
+   * candidate's name): revoking them ends its candidacy, and if it leads, the next candidate leads
+   * at once. For `fleetd fence`, after this machine's fleetd died without resigning.
+   */
+  async engineCandidacies(candidate: string): Promise<{ key: string; lease: string }[]> {
+    const prefix = this.keys.electionPrefix();
+    let kvs: IKeyValue[];
+    try {
+      ({ kvs } = await rangePrefix(this.client, prefix));
+    } catch (e) {
+      throw this.wrapError(e, `read the engine election (${prefix})`);
+    }
+    return kvs
+      .filter((kv) => kv.value.toString() === candidate && kv.lease !== '0')
+      .map((kv) => ({ key: kv.key.toString(), lease: kv.lease }));
+  }
+
+  /**
    * The fence of an elected engine: its campaign key (Campaign.getCampaignKey()) and that key's
    * create revision. Throws NotLeaderError if the key is gone or is not the leader's.
    */

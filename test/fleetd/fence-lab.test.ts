@@ -138,6 +138,8 @@ describe('fleetd fence in a fleet-lab cluster (kill -9 never leaves a unit runni
     expect(j).to.contain('SERVICE_RESULT=signal');
     expect(j).to.contain('fence: units stopped');
     expect(j).to.match(/fence: lease \S+ of machine \S+ revoked/);
+    // Every fleetd is an engine candidate: the dead one leaves the election queue too.
+    expect(j).to.match(/fence: engine candidacy of \S+ ended/);
     // stopped before revoked
     const lines = j.split('\n');
     const stoppedAt = lines.findIndex((l) => l.includes('fence: units stopped'));

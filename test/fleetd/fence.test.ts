@@ -17,6 +17,9 @@ import {
 } from '../../agent/lease-file.js';
 import { fence, fenceDecision, stopOutcomeFromEnv, type StopOutcome } from '../../fleetd/fence.js';
 import { loadConfig } from '../../lib/config.js';
+import { Registry } from '../../lib/registry/index.js';
+import { useEtcd } from '../fixtures/etcd.js';
+import type { Campaign } from 'etcd3';
 import { createLogger } from '../../lib/log.js';
 
 describe('fleetd fence', () => {
@@ -175,7 +178,9 @@ describe('fleetd fence', () => {
       });
       expect(r.action).to.equal('fence');
       expect(r.lease).to.match(/^not revoked/);
+      expect(r.engine).to.match(/^not resigned: /);
       expect(lines.join('\n')).to.contain('NOT revoked').and.contain('no-bus');
+      expect(lines.join('\n')).to.contain('cannot end the engine candidacy').and.contain('127.0.0.1:1');
       // the lease file stays for a later look; it names a lease that simply expires
       expect((await readLeaseFile(leaseFilePath(units))).kind).to.equal('lease');
     });
@@ -188,8 +193,102 @@ describe('fleetd fence', () => {
         log: createLogger({ write: (l) => lines.push(l) }),
         busAddress: `unix:path=${join(dir, 'no-bus')}`,
       });
-      expect(r).to.deep.equal({ action: 'nothing', stopped: [], stillActive: [], lease: 'left alone' });
+      expect(r).to.deep.equal({
+        action: 'nothing',
+        stopped: [],
+        stillActive: [],
+        lease: 'left alone',
+        engine: 'left alone',
+      });
       expect(lines.join('\n')).to.contain('stopped cleanly');
+    });
+  });
+
+  describe('fence ends the dead fleetd\u2019s engine candidacy (real etcd)', () => {
+    const etcd = useEtcd();
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'fleet-fence-test-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const elected = (c: Campaign) =>
+      new Promise<void>((resolve, reject) => c.on('elected', resolve).on('error', reject));
+
+    it('revokes the lease of its election key: the next candidate leads at once, not after the TTL', async function () {
+      this.timeout(20000);
+      const reg = new Registry(etcd.client, { prefix: etcd.prefix });
+      // The dead fleetd's engine led (its client is gone with it: here, another client).
+      const dead = new Registry(etcd.newClient(), { prefix: etcd.prefix })
+        .engineElection(60)
+        .campaign('m-dead');
+      dead.on('error', () => undefined);
+      await elected(dead);
+      const deadKey = await dead.getCampaignKey();
+      const next = reg.engineElection(60).campaign('m-next');
+      let nextLeads = false;
+      void elected(next).then(() => (nextLeads = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(nextLeads, 'm-next waits while m-dead leads').to.equal(false);
+
+      writeFileSync(join(dir, 'machine-id'), 'm-dead\n');
+      const units = join(dir, 'units');
+      mkdirSync(units);
+      const lines: string[] = [];
+      const { config } = loadConfig({
+        defaultPath: join(dir, 'none.conf'),
+        env: {
+          FLEET_UNITS_DIRECTORY: units,
+          FLEET_ETCD_SERVERS: etcd.endpoint,
+          FLEET_ETCD_KEY_PREFIX: etcd.prefix,
+          FLEET_MACHINE_ID_FILE: join(dir, 'machine-id'),
+        },
+      });
+      const t0 = Date.now();
+      const r = await fence({
+        outcome: { serviceResult: 'signal', exitCode: 'killed', exitStatus: 'KILL' },
+        config,
+        log: createLogger({ write: (l) => lines.push(l) }),
+        busAddress: `unix:path=${join(dir, 'no-bus')}`,
+      });
+      expect(r.engine, lines.join('\n')).to.equal('resigned');
+      expect(lines.join('\n')).to.contain('engine candidacy of m-dead ended').and.contain(deadKey);
+      // Without systemd its units are not confirmed stopped: the machine's own lease stays.
+      expect(r.lease).to.match(/^not revoked/);
+      expect((await etcd.client.get(deadKey).exec()).kvs).to.have.length(0);
+      while (!nextLeads && Date.now() - t0 < 10000) await new Promise((res) => setTimeout(res, 20));
+      expect(nextLeads, 'm-next leads well before the 60 s TTL').to.equal(true);
+      expect((await reg.engineCandidacies('m-next')).map((c) => c.key)).to.deep.equal([
+        await next.getCampaignKey(),
+      ]);
+      await next.resign();
+    });
+
+    it('a machine that is no candidate (or disable_engine) resigns nothing', async () => {
+      const other = new Registry(etcd.client, { prefix: etcd.prefix }).engineElection(60).campaign('m-other');
+      await elected(other);
+      writeFileSync(join(dir, 'machine-id'), 'm-none\n');
+      for (const disable of ['false', 'true']) {
+        const { config } = loadConfig({
+          defaultPath: join(dir, 'none.conf'),
+          env: {
+            FLEET_UNITS_DIRECTORY: join(dir, 'units'),
+            FLEET_ETCD_SERVERS: etcd.endpoint,
+            FLEET_ETCD_KEY_PREFIX: etcd.prefix,
+            FLEET_MACHINE_ID_FILE: join(dir, 'machine-id'),
+            FLEET_DISABLE_ENGINE: disable,
+          },
+        });
+        const r = await fence({
+          outcome: { serviceResult: 'signal', exitCode: 'killed', exitStatus: 'KILL' },
+          config,
+          log: createLogger({ write: () => undefined }),
+          busAddress: `unix:path=${join(dir, 'no-bus')}`,
+        });
+        expect(r.engine).to.equal(disable === 'true' ? 'none: disable_engine' : 'none');
+      }
+      expect((await etcd.client.get(await other.getCampaignKey()).exec()).kvs).to.have.length(1);
+      await other.resign();
     });
   });
 });

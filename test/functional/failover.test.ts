@@ -191,6 +191,9 @@ describe('functional: machine, agent and engine loss on real machines', function
     );
     expect(next).to.not.equal(leader);
     expect(took).to.be.below(3000 + 30000);
+    // fence (ExecStopPost) ended its candidacy: the next leader did not wait for engine_lease_ttl.
+    const journal = await f.sh(leader, 'journalctl -u fleetd --no-pager -o cat | tail -n 200');
+    expect(journal).to.match(/engine candidacy of \S+ ended/);
     // the dead leader's machine is also gone (its agent died with fleetd): no unit ran there
     expect(where).to.not.equal(leader);
     await startFleetd(leader);
