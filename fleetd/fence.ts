@@ -8,7 +8,7 @@
  *   1. end this machine's engine candidacy: revoke the lease of its key in the engine election
  *      (Registry.engineCandidacies), so that if it led, another candidate leads at once instead
  *      of after engine_lease_ttl (its engine died with it, and every schedule write is fenced by
- *      that key anyway);
+ *      that key anyway). Done beside step 2, which it never delays;
  *   2. stop every unit in units_directory through systemd (D-Bus) and wait until each is inactive;
  *   3. only then revoke the machine's lease (from the lease file, agent/lease-file.ts), so the
  *      engine re-places the units at once instead of after the TTL.
@@ -128,9 +128,11 @@ export async function fence(opts: FenceOptions): Promise<FenceReport> {
     return { action: 'nothing', stopped: [], stillActive: [], lease: 'left alone', engine: 'left alone' };
   }
   log.warn(decision.reason);
-  const engine = await resignEngine(opts);
+  // Beside stopping the units, not before: an unreachable etcd must not delay that by a second.
+  const resigning = resignEngine(opts);
   const unitsDirectory = opts.config?.unitsDirectory ?? DEFAULT_UNITS_DIRECTORY;
   const { stopped, stillActive, problem } = await stopUnits(unitsDirectory, opts);
+  const engine = await resigning;
   if (problem !== undefined || stillActive.length > 0) {
     const why =
       problem ?? `units still running after ${STOP_ROUNDS} attempts to stop them: ${stillActive.join(' ')}`;
