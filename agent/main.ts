@@ -13,11 +13,16 @@ import { createLogger } from '../lib/log.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
 import { agentFromConfig } from './from-config.js';
 
+/** `--name value` / `--name=value` options; anything else is refused, naming it. */
 function flagsFrom(argv: string[]): Record<string, string> {
   const flags: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([^=]+)(?:=(.*))?$/.exec(argv[i]!);
-    if (!m) continue;
+    if (!m) {
+      throw new Error(
+        `unexpected argument "${argv[i]!}": the agent takes only options, e.g. --config /etc/fleet/fleet.conf or --agent-ttl=30s (fleetd's subcommands, such as fence, are fleetd's: bin/fleetd.js)`,
+      );
+    }
     flags[m[1]!] = m[2] ?? argv[++i] ?? '';
   }
   return flags;
