@@ -4,7 +4,6 @@
  * --watch` (lib/apply), as the source `fleetd:<machine id>:<path>`. Off when the option is empty.
  * Changes are logged once; a skipped file or a conflict is logged when it first appears.
  */
-import { hostname } from 'node:os';
 import {
   RegistryApplyTarget,
   applyFiles,
@@ -14,7 +13,7 @@ import {
 } from '../lib/apply/index.js';
 import type { FleetConfig } from '../lib/config.js';
 import { errorMessage } from '../lib/errors.js';
-import { readMachineId } from '../lib/machine-id.js';
+import { machineName } from '../lib/machine-id.js';
 import type { Component, ComponentContext, ComponentFactory } from './component.js';
 
 export interface ApplyComponentOptions {
@@ -58,7 +57,7 @@ export class ApplyComponent implements Component {
     const { registry, log } = this.ctx;
     const stop = new AbortController();
     signal?.addEventListener('abort', () => stop.abort(), { once: true });
-    const machineId = readMachineId(config.machineIdFile) ?? hostname();
+    const machineId = machineName(config.machineIdFile);
     const source = fleetdSource(machineId, dir);
     const target = new RegistryApplyTarget(registry, { signal: stop.signal });
     let lastProblems = new Set<string>();

@@ -3,7 +3,7 @@
  * one unless disable_engine is set (fleetd skips factories of role "engine" then).
  */
 import { Engine } from '../engine/engine.js';
-import { engineCandidate } from '../lib/machine-id.js';
+import { machineName } from '../lib/machine-id.js';
 import type { Component, ComponentContext, ComponentFactory } from './component.js';
 
 class EngineComponent implements Component {
@@ -13,7 +13,7 @@ class EngineComponent implements Component {
 
   async start(signal: AbortSignal): Promise<void> {
     const { config, registry, log } = this.ctx;
-    const candidate = engineCandidate(config.machineIdFile);
+    const candidate = machineName(config.machineIdFile);
     const engine = new Engine({
       registry,
       candidate,

@@ -22,6 +22,7 @@
  * is a log line naming the path, unit or endpoint, and the process exits 0 so that systemd goes on
  * (with Restart=always, to start fleetd again).
  */
+import type { Etcd3 } from 'etcd3';
 import type { FleetConfig } from '../lib/config.js';
 import { createEtcdClient } from '../lib/etcd-client.js';
 import { errorMessage } from '../lib/errors.js';
@@ -31,7 +32,7 @@ import { leaseFilePath, readLeaseFile, removeLeaseFile } from '../agent/lease-fi
 import { machineIdFrom } from '../agent/machine-id.js';
 import { SystemdClient } from '../agent/systemd.js';
 import { Registry, registryOptionsFrom } from '../lib/registry/index.js';
-import { engineCandidate } from '../lib/machine-id.js';
+import { machineName } from '../lib/machine-id.js';
 
 /** What systemd tells ExecStopPost= (systemd.exec(5), "Environment variables in spawned processes"). */
 export interface StopOutcome {
@@ -165,6 +166,20 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/** Revokes a lease: 'revoked', or 'expired' when etcd no longer knows it; throws otherwise. */
+async function revoke(client: Etcd3, leaseId: string, timeoutMs: number): Promise<'revoked' | 'expired'> {
+  try {
+    await within(
+      client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + timeoutMs }),
+      timeoutMs,
+    );
+    return 'revoked';
+  } catch (e) {
+    if (/lease not found/i.test(errorMessage(e))) return 'expired';
+    throw e;
+  }
+}
+
 /** Step 1: revokes the leases of this machine's engine election keys. Never throws. */
 async function resignEngine(opts: FenceOptions): Promise<string> {
   const { log, config } = opts;
@@ -173,7 +188,7 @@ async function resignEngine(opts: FenceOptions): Promise<string> {
     return 'not resigned: no configuration';
   }
   if (config.disableEngine) return 'none: disable_engine';
-  const candidate = engineCandidate(config.machineIdFile);
+  const candidate = machineName(config.machineIdFile);
   const timeoutMs = opts.revokeTimeoutMs ?? 3000;
   let client;
   try {
@@ -189,16 +204,8 @@ async function resignEngine(opts: FenceOptions): Promise<string> {
       log.info(`${candidate} has no key in the engine election: no candidacy to end`);
       return 'none';
     }
-    for (const c of mine) {
-      try {
-        await within(
-          client.leaseClient.leaseRevoke({ ID: c.lease }, { deadline: Date.now() + timeoutMs }),
-          timeoutMs,
-        );
-      } catch (e) {
-        if (!/lease not found/i.test(errorMessage(e))) throw e; // expired meanwhile: ended anyway
-      }
-    }
+    // One that expired meanwhile has ended anyway.
+    for (const c of mine) await revoke(client, c.lease, timeoutMs);
     log.info(
       `engine candidacy of ${candidate} ended (${mine.map((c) => c.key).join(', ')}): if it led, another candidate leads now`,
     );
@@ -323,20 +330,16 @@ async function revokeLease(unitsDirectory: string, opts: FenceOptions): Promise<
     return 'not revoked: no etcd client';
   }
   try {
-    await within(
-      client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + timeoutMs }),
-      timeoutMs,
+    const outcome = await revoke(client, leaseId, timeoutMs);
+    log.info(
+      outcome === 'revoked'
+        ? `lease ${leaseId} of machine ${machineId} revoked: the engine re-places its units now`
+        : `lease ${leaseId} of machine ${machineId} had already expired`,
     );
-    log.info(`lease ${leaseId} of machine ${machineId} revoked: the engine re-places its units now`);
     await removeLeaseFile(path).catch((e: unknown) => log.warn(`${errorMessage(e)}`));
-    return 'revoked';
+    return outcome;
   } catch (e) {
     const msg = errorMessage(e);
-    if (/lease not found/i.test(msg)) {
-      log.info(`lease ${leaseId} of machine ${machineId} had already expired`);
-      await removeLeaseFile(path).catch((err: unknown) => log.warn(`${errorMessage(err)}`));
-      return 'expired';
-    }
     log.warn(
       `cannot revoke lease ${leaseId} of machine ${machineId} at ${config.etcdServers.join(',')}: ${msg}; the units are stopped and the lease expires after agent_ttl`,
     );

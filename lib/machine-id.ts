@@ -13,9 +13,10 @@ export function readMachineId(file: string): string | undefined {
 }
 
 /**
- * The name this machine's engine campaigns under in the engine election (fleetd's engine candidate,
- * and what `fleetd fence` resigns): its machine ID, or the host name without one.
+ * This machine's name in the cluster where a missing machine-id file must not stop fleetd: its
+ * machine ID, or the host name without one (the engine candidate's name, which `fleetd fence`
+ * resigns; the units directory's source name).
  */
-export function engineCandidate(machineIdFile: string): string {
+export function machineName(machineIdFile: string): string {
   return readMachineId(machineIdFile) ?? hostname();
 }

@@ -893,7 +893,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   // ---------------------------------------------------------------- decoding
 
-  /** A check that accepts a body as already checked, with this hash (see applySchedule). */
   private readonly decodeUnitKv = (kv: IKeyValue, key = kv.key.toString()): KvDecoded<UnitRecord> => {
     const p = this.keys.parse(key);
     if (p.kind !== 'unit')
@@ -1262,7 +1261,6 @@ export function isMemoized(check: UnitBodyCheck): boolean {
   return MEMOIZED.has(check);
 }
 
-/** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */
 /**
  * The put of one assignment as the engine writes it (no I/O): its value, checked, under its key;
  * InvalidInputError if the record is not valid. The body is the engine's copy of a unit body the
@@ -1279,6 +1277,7 @@ export function assignmentPut(keys: Keys, r: AssignmentRecord): TxnItem {
   return { compares: [], ops: [putOp(key, value)] };
 }
 
+/** The registry options a FleetConfig implies: its key prefix, and its etcd settings for messages. */
 export function registryOptionsFrom(
   cfg: Pick<FleetConfig, 'etcdKeyPrefix' | 'etcdServers' | 'etcdRequestTimeoutMs' | 'etcdUsername'>,
 ): RegistryOptions {

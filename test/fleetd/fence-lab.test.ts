@@ -102,6 +102,10 @@ describe('fleetd fence in a fleet-lab cluster (kill -9 never leaves a unit runni
     expect(m, 'a machine with units that does not lead the engine').to.be.a('string');
     const mine = unitsOn(before, m);
     const others = f.liveMachines().filter((x) => x !== m);
+    // Its engine campaigns once its streams are listed (a fleetd restarted by the test above may
+    // not have yet): then there is a candidacy for fence to end.
+    const id = f.lab.state.machines.find((x) => x.name === m)!.machineId;
+    await until(async () => (await f.reg.engineCandidacies(id)).length > 0 || undefined, `${m} campaigns`);
     const sampler = new DoubleRunSampler(f, () => units);
     sampler.start();
     let took: number;
